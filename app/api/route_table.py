@@ -1,0 +1,49 @@
+"""The app's route table, as the infrastructure sees it.
+
+API Gateway's routes are generated from this list, so the gateway and the app cannot drift apart: a route
+is protected (the Lambda authorizer runs first) exactly when one of its dependencies is `bearer_scheme`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from app.api.deps import bearer_scheme
+
+
+@dataclass(frozen=True, order=True)
+class RouteSpec:
+    method: str
+    path: str
+    protected: bool
+
+    @property
+    def route_key(self) -> str:
+        """API Gateway's `ANY /path/{param}` form; FastAPI's path syntax is already the same."""
+        return f"{self.method} {self.path}"
+
+
+def _requires_bearer(dependant: Dependant) -> bool:
+    return any(dep.call is bearer_scheme or _requires_bearer(dep) for dep in dependant.dependencies)
+
+
+def route_table(routers: Iterable[APIRouter] | None = None) -> list[RouteSpec]:
+    """Every (method, path) the app serves, from the routers `app.main` includes."""
+    if routers is None:
+        from app.main import ROUTERS
+
+        routers = ROUTERS
+    specs = {
+        RouteSpec(method=method, path=route.path, protected=_requires_bearer(route.dependant))
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+        if method != "HEAD"
+    }
+    return sorted(specs)

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import Row, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from app.api.deps import CurrentUser, SessionDep, unauthorized
+from app.models import Location, User
+from app.schemas import MAX_PAGE, LocationIds, LocationIn, LocationPage, UserLocation
+
+router = APIRouter(prefix="/location", tags=["locations"])
+
+_COLUMNS = (
+    User.id,
+    User.user_name,
+    Location.lat,
+    Location.lng,
+    Location.created_at,
+    Location.id.label("location_id"),
+)
+
+
+def _user_location(row: Row) -> UserLocation:
+    return UserLocation.model_validate(row._mapping)
+
+
+@router.post("/update", status_code=status.HTTP_201_CREATED, response_model=UserLocation)
+async def update_location(body: LocationIn, session: SessionDep, user: CurrentUser) -> UserLocation:
+    if body.user_name is not None and body.user_name != user.user_name:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="you can only report your own location")
+    statement = (
+        insert(Location)
+        .values(user_id=user.id, lat=float(body.lat), lng=float(body.lng))
+        .returning(Location.id, Location.created_at)
+    )
+    try:
+        location_id, created_at = (await session.execute(statement)).one()
+        await session.commit()
+    except IntegrityError as exc:  # the foreign key: the user was deleted after the token was issued
+        await session.rollback()
+        raise unauthorized("the user of this token no longer exists") from exc
+    return UserLocation(
+        id=user.id,
+        user_name=user.user_name,
+        lat=float(body.lat),
+        lng=float(body.lng),
+        created_at=created_at,
+        location_id=location_id,
+    )
+
+
+@router.post("/get_locations", response_model=list[UserLocation])
+async def get_locations(body: LocationIds, session: SessionDep, _user: CurrentUser) -> list[UserLocation]:
+    """The latest location of each listed user who has one (one index seek per user)."""
+    latest_id = (
+        select(Location.id)
+        .where(Location.user_id == User.id)
+        .order_by(Location.id.desc())
+        .limit(1)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    statement = (
+        select(*_COLUMNS)
+        .select_from(User)
+        .join(Location, Location.id == latest_id)
+        .where(User.id.in_(set(body.ids)))
+        .order_by(User.id)
+    )
+    return [_user_location(row) for row in await session.execute(statement)]
+
+
+@router.get("/history", response_model=LocationPage, responses={404: {"description": "no such user"}})
+async def history(
+    session: SessionDep,
+    user: CurrentUser,
+    user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="default: yourself")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="the `next_before` of the previous page")
+    ] = None,
+) -> LocationPage:
+    """A user's locations, newest first, a page at a time."""
+    target_id = user.id if user_id is None else user_id
+    if await session.scalar(select(User.id).where(User.id == target_id)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no user with id {target_id}")
+    statement = (
+        select(*_COLUMNS)
+        .join(Location, Location.user_id == User.id)
+        .where(User.id == target_id)
+        .order_by(Location.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        statement = statement.where(Location.id < before)
+    items = [_user_location(row) for row in await session.execute(statement)]
+    next_before = items[-1].location_id if len(items) == limit else None
+    return LocationPage(items=items, next_before=next_before)

@@ -1,0 +1,60 @@
+"""The FastAPI application: `app.main:app`.
+
+Settings are read when the app starts (not at import), so tools can import the app to read its route
+table without any configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.api.routes import auth, health, locations, users
+from app.bootstrap import ensure_admin
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.middleware import BodySizeLimit
+
+log = logging.getLogger("app")
+
+# Every router the app serves; the API Gateway routes are generated from these (app/api/route_table.py).
+ROUTERS = (health.router, auth.router, users.router, locations.router)
+
+DESCRIPTION = (
+    "Users sign up, log in, report GPS locations and read others' latest locations; admins manage users."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = settings or get_settings()
+        engine = create_engine(active)
+        app.state.settings = active
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.token_cache = {}
+        try:
+            log.info(await ensure_admin(app.state.sessionmaker, active))
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="ecs1 location API", description=DESCRIPTION, version="1.0.0", lifespan=lifespan)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+    return app
+
+
+app = create_app()

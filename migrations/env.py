@@ -1,0 +1,67 @@
+"""Alembic environment: async engine, DATABASE_URL from the app's settings, batch mode for SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.core.db import ensure_sqlite_directory, install_sqlite_pragmas
+from app.models import Base
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def database_url() -> str:
+    # Migrations need only the database, not the JWT key, so read the URL alone rather than all settings.
+    from app.core.config import Settings
+
+    return config.attributes.get("database_url") or os.environ.get(
+        "DATABASE_URL", Settings.model_fields["database_url"].default
+    )
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    url = database_url()
+    ensure_sqlite_directory(url)
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+        # Same journal as the app, so the file is never switched between modes behind its back.
+        journal = os.environ.get("SQLITE_JOURNAL", "wal-exclusive")
+        install_sqlite_pragmas(engine.sync_engine, journal, busy_timeout_ms=5000)
+    async with engine.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())
