@@ -1,0 +1,64 @@
+"""The container's start command: check the settings, apply migrations, then serve with uvicorn.
+
+    python -m app.server [--host 0.0.0.0] [--port 8000] [--reload]
+
+Exits non-zero with one clear line when the settings are unusable or a migration fails. uvicorn handles
+SIGTERM (how ECS stops a task) by finishing in-flight requests and running the app's shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from pydantic import ValidationError
+
+from app.core.config import Settings
+
+log = logging.getLogger("app.server")
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        sys.exit(f"error: configuration: {reasons}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104 (a container listens on all)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+    settings = _settings_or_exit()
+    from app.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # any failure here means the schema is unknown: do not serve
+        sys.exit(f"error: database migration failed: {type(exc).__name__}: {exc}")
+    log.info("database migrated; serving on http://%s:%d (docs at /docs)", args.host, args.port)
+
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        workers=1,  # one process: one SQLite writer
+        log_level=args.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )
+
+
+if __name__ == "__main__":
+    main()
