@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     admin_username: str | None = None
     admin_password: str | None = None
 
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-
     @model_validator(mode="after")
     def _require_secret_outside_dev(self) -> Settings:
         if not self.jwt_secret_key:

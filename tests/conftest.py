@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import ADMIN_NAME, ADMIN_PASSWORD, Server, bearer, login, running_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real API process for the API tests: the container's start command on a fresh SQLite file."""
+    with running_server(tmp_path_factory.mktemp("api")) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def admin_headers(client: httpx.Client) -> dict[str, str]:
+    response = login(client, ADMIN_NAME, ADMIN_PASSWORD)
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
