@@ -1,0 +1,1 @@
+"""CloudFormation templates as Python (troposphere + awacs): the application stack and its three pipelines."""

@@ -1,0 +1,180 @@
+"""The one config object every template, name and task option derives from.
+
+Defaults are the cheap configuration of DESIGN.md; `invoke render`/`invoke deploy` override fields with
+`dataclasses.replace`. Nothing here needs AWS credentials: account-specific values (the artifact bucket's
+default name, image URIs) are left to CloudFormation's `${AWS::AccountId}`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ARCHITECTURES = ("ARM64", "X86_64")
+CAPACITY_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+PIPELINE_KINDS = ("create", "update", "update-lambda")
+
+# Fargate's valid (cpu units -> memory MiB) combinations, so a bad size fails at render time, not at deploy.
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+}
+
+
+def default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def current_image_tag(repo_dir: Path | None = None) -> str:
+    """The image tag the names agree on: the git commit's short sha, or `latest` outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 (git from PATH, like a user's shell)
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "latest"
+    return result.stdout.strip() or "latest"
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be deployed; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    project: str = "ecs1"
+    region: str = field(default_factory=default_region)
+    connection_arn: str = ""
+    github_repo: str = "owner/ecs1"
+    branch: str = "main"
+    ecr_repository: str = "ecs1"
+    # Empty means the agreed default `<project>-artifacts-<account>-<region>`, resolved by CloudFormation.
+    artifact_bucket: str = ""
+    cpu: int = 256
+    memory: int = 512
+    architecture: str = "ARM64"
+    capacity_provider: str = "FARGATE"
+    image_tag: str = "latest"
+    admin_username: str = "admin"
+    container_port: int = 8000
+    container_user_id: int = 1000
+    log_retention_days: int = 14
+    # Interface VPC endpoints (service names like "servicediscovery"): the design needs none; the original
+    # architecture had one, and the cost test renders it.
+    interface_endpoints: tuple[str, ...] = ()
+    vpc_cidr: str = "10.0.0.0/16"
+    subnet_cidr: str = "10.0.0.0/24"
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"architecture must be ARM64 or X86_64, not {self.architecture!r}")
+        if self.capacity_provider not in CAPACITY_PROVIDERS:
+            raise ConfigError(
+                f"capacity provider must be one of {'/'.join(CAPACITY_PROVIDERS)}, "
+                f"not {self.capacity_provider!r}"
+            )
+        if self.memory not in FARGATE_SIZES.get(self.cpu, ()):
+            raise ConfigError(
+                f"Fargate has no size cpu={self.cpu} memory={self.memory}; valid cpu values: "
+                f"{', '.join(map(str, FARGATE_SIZES))} (256 takes memory 512, 1024 or 2048)"
+            )
+        if self.github_repo.count("/") != 1 or not all(self.github_repo.split("/")):
+            raise ConfigError(f"GitHub repository must look like owner/name, not {self.github_repo!r}")
+
+    def with_options(self, **options: Any) -> ProjectConfig:
+        """A copy with the options that were given (None or '' means 'keep the default')."""
+        known = {f.name for f in fields(self)}
+        unknown = set(options) - known
+        if unknown:
+            raise ConfigError(f"unknown config option(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in options.items() if v not in (None, "")})
+
+    # Stacks, in creation order: pipelines first (their roles deploy the app), the app last.
+    @property
+    def app_stack(self) -> str:
+        return f"{self.project}-app"
+
+    @property
+    def pipeline_stacks(self) -> dict[str, str]:
+        return {kind: f"{self.project}-{kind}-pipeline" for kind in PIPELINE_KINDS}
+
+    # Application names
+    @property
+    def cluster_name(self) -> str:
+        return f"{self.project}-cluster"
+
+    @property
+    def service_name(self) -> str:
+        return f"{self.project}-api"
+
+    @property
+    def container_name(self) -> str:
+        return "api"
+
+    @property
+    def namespace_name(self) -> str:
+        return f"{self.project}.local"
+
+    @property
+    def discovery_service_name(self) -> str:
+        return "api"
+
+    @property
+    def authorizer_function_name(self) -> str:
+        return f"{self.project}-authorizer"
+
+    @property
+    def api_name(self) -> str:
+        return f"{self.project}-api"
+
+    @property
+    def jwt_secret_name(self) -> str:
+        return f"{self.project}/jwt-secret-key"
+
+    @property
+    def admin_password_secret_name(self) -> str:
+        return f"{self.project}/admin-password"
+
+    @property
+    def log_groups(self) -> dict[str, str]:
+        return {
+            "api": f"/ecs/{self.project}/api",
+            "authorizer": f"/aws/lambda/{self.authorizer_function_name}",
+            "access": f"/aws/apigateway/{self.project}-api/access",
+            "build": f"/aws/codebuild/{self.project}",
+        }
+
+    # Images: one ECR repository, two images told apart by tag prefix.
+    def api_image_tag(self, tag: str | None = None) -> str:
+        return f"api-{tag or self.image_tag}"
+
+    def authorizer_image_tag(self, tag: str | None = None) -> str:
+        return f"authorizer-{tag or self.image_tag}"
+
+    def default_artifact_bucket(self, account_id: str) -> str:
+        return f"{self.project}-artifacts-{account_id}-{self.region}"
+
+    def artifact_bucket_name(self, account_id: str) -> str:
+        return self.artifact_bucket or self.default_artifact_bucket(account_id)
+
+    # Pipelines
+    def build_project_name(self, kind: str) -> str:
+        return f"{self.project}-{kind}-build"
+
+    def pipeline_name(self, kind: str) -> str:
+        return f"{self.project}-{kind}"
+
+    @property
+    def arm(self) -> bool:
+        return self.architecture == "ARM64"
