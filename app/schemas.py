@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from app.core.security import BCRYPT_MAX_BYTES
 from app.models import USER_NAME_MAX
 
 MAX_IDS = 1000
 MAX_PAGE = 1000
+# Ids stay within the integers a JSON number (a double) holds exactly, so no client rounds them.
+MAX_ID = 2**53 - 1
 PASSWORD_MIN_CHARS = 8
+COORDINATE_DECIMALS = 6
 
 Role = Literal["user", "admin"]
 
@@ -28,6 +38,26 @@ def _password_rules(value: str) -> str:
     return value
 
 
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _coordinate(limit: int, example: float) -> Any:
+    return Annotated[
+        float,
+        Field(
+            ge=-limit,
+            le=limit,
+            strict=True,  # a JSON number: not a string, not a boolean
+            allow_inf_nan=False,
+            multiple_of=10**-COORDINATE_DECIMALS,
+            examples=[example],
+        ),
+        # multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05): store it rounded.
+        AfterValidator(lambda value: round(value, COORDINATE_DECIMALS)),
+    ]
+
+
 UserName = Annotated[
     str,
     Field(
@@ -40,15 +70,19 @@ UserName = Annotated[
 ]
 Password = Annotated[
     str,
-    Field(description="8 characters to 72 bytes", examples=["correct-horse-battery"]),
+    Field(
+        description="8 characters to 72 bytes in UTF-8 (bcrypt's limit); no NUL",
+        examples=["correct-horse-battery"],
+        json_schema_extra={
+            "minLength": PASSWORD_MIN_CHARS,
+            "maxLength": BCRYPT_MAX_BYTES,
+            "pattern": r"^[^\x00]*$",
+        },
+    ),
     AfterValidator(_password_rules),
 ]
-Latitude = Annotated[
-    Decimal, Field(ge=-90, le=90, decimal_places=6, allow_inf_nan=False, examples=[48.858370])
-]
-Longitude = Annotated[
-    Decimal, Field(ge=-180, le=180, decimal_places=6, allow_inf_nan=False, examples=[2.294481])
-]
+Latitude = _coordinate(90, 48.85837)
+Longitude = _coordinate(180, 2.294481)
 
 
 class StrictBody(BaseModel):
@@ -61,10 +95,35 @@ class UserCreate(StrictBody):
     role: Role = "user"
 
 
+def _update_schema(schema: dict[str, Any]) -> None:
+    # Fields are omitted, never null; and at least one change is required.
+    for prop in schema["properties"].values():
+        options = [option for option in prop.pop("anyOf", []) if option.get("type") != "null"]
+        if options:
+            prop.update(options[0])
+        prop.pop("default", None)
+    schema["anyOf"] = [{"required": ["password"]}, {"required": ["role"]}]
+
+
 class UserUpdate(StrictBody):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_update_schema)
+
     user_name: UserName | None = Field(default=None, description="the user to change; default: yourself")
     password: Password | None = None
     role: Role | None = None
+
+    @field_validator("user_name", "password", "role", mode="before")
+    @classmethod
+    def _omitted_not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("omit the field instead of sending null")
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UserUpdate:
+        if self.password is None and self.role is None:
+            raise ValueError("nothing to update: give a password or a role")
+        return self
 
 
 class UserPublic(BaseModel):
@@ -83,11 +142,13 @@ class Token(BaseModel):
 class LocationIn(StrictBody):
     lat: Latitude
     lng: Longitude
-    user_name: UserName | None = Field(default=None, description="must be yourself if given")
+    user_name: UserName = Field(  # type: ignore[assignment]  # omitted or a name: never null
+        default=None, description="must be yourself if given", json_schema_extra=_drop_default
+    )
 
 
 class LocationIds(StrictBody):
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=MAX_IDS)
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class UserLocation(BaseModel):
@@ -115,6 +176,24 @@ class LocationPage(BaseModel):
 
 class Message(BaseModel):
     message: str
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "the body cannot be decoded (not UTF-8 JSON)",
+    401: "missing, malformed, expired or badly signed token, or bad credentials",
+    403: "not allowed for this user",
+    404: "no such user",
+    409: "conflicts with the current state",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for the error answers a route gives, so clients (and schemathesis) know them."""
+    return {code: {"model": ErrorDetail, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
 class Health(BaseModel):

@@ -10,12 +10,12 @@ from app.api.deps import CurrentUser, SessionDep, SettingsDep, load_current_user
 from app.core.security import verify_password
 from app.core.tokens import create_access_token
 from app.models import User
-from app.schemas import Token, UserPublic
+from app.schemas import Token, UserPublic, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token, responses={401: {"description": "bad credentials"}})
+@router.post("/token", response_model=Token, responses=errors(400, 401))
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
 ) -> Token:
@@ -41,6 +41,6 @@ async def login(
     return Token(access_token=token)
 
 
-@router.get("/check_token", response_model=UserPublic, responses={401: {"description": "bad token"}})
+@router.get("/check_token", response_model=UserPublic, responses=errors(401))
 async def check_token(session: SessionDep, token_user: CurrentUser) -> User:
     return await load_current_user(session, token_user)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import CurrentUser, SessionDep, unauthorized
 from app.models import Location, User
-from app.schemas import MAX_PAGE, LocationIds, LocationIn, LocationPage, UserLocation
+from app.schemas import MAX_ID, MAX_PAGE, LocationIds, LocationIn, LocationPage, UserLocation, errors
 
 router = APIRouter(prefix="/location", tags=["locations"])
 
@@ -26,7 +26,12 @@ def _user_location(row: Row) -> UserLocation:
     return UserLocation.model_validate(row._mapping)
 
 
-@router.post("/update", status_code=status.HTTP_201_CREATED, response_model=UserLocation)
+@router.post(
+    "/update",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserLocation,
+    responses=errors(400, 401, 403),
+)
 async def update_location(body: LocationIn, session: SessionDep, user: CurrentUser) -> UserLocation:
     if body.user_name is not None and body.user_name != user.user_name:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="you can only report your own location")
@@ -51,7 +56,7 @@ async def update_location(body: LocationIn, session: SessionDep, user: CurrentUs
     )
 
 
-@router.post("/get_locations", response_model=list[UserLocation])
+@router.post("/get_locations", response_model=list[UserLocation], responses=errors(400, 401))
 async def get_locations(body: LocationIds, session: SessionDep, _user: CurrentUser) -> list[UserLocation]:
     """The latest location of each listed user who has one (one index seek per user)."""
     latest_id = (
@@ -72,14 +77,14 @@ async def get_locations(body: LocationIds, session: SessionDep, _user: CurrentUs
     return [_user_location(row) for row in await session.execute(statement)]
 
 
-@router.get("/history", response_model=LocationPage, responses={404: {"description": "no such user"}})
+@router.get("/history", response_model=LocationPage, responses=errors(401, 404))
 async def history(
     session: SessionDep,
     user: CurrentUser,
-    user_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="default: yourself")] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="default: yourself")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     before: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="the `next_before` of the previous page")
+        int | None, Query(ge=1, le=MAX_ID, description="the `next_before` of the previous page")
     ] = None,
 ) -> LocationPage:
     """A user's locations, newest first, a page at a time."""

@@ -9,11 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from app.api.deps import AdminUser, CurrentUser, OptionalUser, SessionDep, SettingsDep, load_current_user
 from app.core.security import hash_password
 from app.models import USER_NAME_MAX, User
-from app.schemas import MAX_PAGE, UserCreate, UserPublic, UserUpdate
+from app.schemas import MAX_PAGE, UserCreate, UserPublic, UserUpdate, errors
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-CONFLICT = {409: {"description": "the user name is taken"}}
 
 
 def _name_taken(user_name: str) -> HTTPException:
@@ -25,7 +23,10 @@ async def _admin_count(session: SessionDep) -> int:
 
 
 @router.post(
-    "/create_user", status_code=status.HTTP_201_CREATED, response_model=UserPublic, responses=CONFLICT
+    "/create_user",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    responses=errors(400, 401, 403, 409),
 )
 async def create_user(
     body: UserCreate, session: SessionDep, settings: SettingsDep, token_user: OptionalUser
@@ -48,7 +49,7 @@ async def create_user(
     return user
 
 
-@router.get("/read_all", response_model=list[UserPublic])
+@router.get("/read_all", response_model=list[UserPublic], responses=errors(401, 403))
 async def read_all(
     session: SessionDep,
     _admin: AdminUser,
@@ -61,7 +62,7 @@ async def read_all(
 @router.put(
     "/update",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={403: {"description": "not allowed"}, 404: {"description": "no such user"}, **CONFLICT},
+    responses=errors(400, 401, 403, 404, 409),
 )
 async def update_user(
     body: UserUpdate, session: SessionDep, settings: SettingsDep, token_user: CurrentUser
@@ -100,7 +101,7 @@ async def update_user(
 @router.delete(
     "/delete/{user_name}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "no such user"}, 409: {"description": "the last admin"}},
+    responses=errors(401, 403, 404, 409),
 )
 async def delete_user(
     user_name: Annotated[str, Path(min_length=1, max_length=USER_NAME_MAX)],
