@@ -54,3 +54,49 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     """Run the whole test suite."""
     args = (f" -k '{k}'" if k else "") + (" -x" if x else "")
     c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
+
+
+IMAGE_HELP = {
+    "tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
+    "repository": "ECR repository: a name (default: ecs1) or a full repository URI",
+    "target": "only this image: api or authorizer (default: both)",
+}
+
+
+@task(help={**IMAGE_HELP, "architecture": "ARM64 (default) or X86_64: the platform to build for"})
+def build(c: Context, tag: str = "", repository: str = "", architecture: str = "", target: str = "") -> None:
+    """Build the API and authorizer images from the Dockerfile (needs a running Docker engine)."""
+    from lifecycle.errors import user_errors
+    from lifecycle.images import TARGETS, build_images, image_tag, platform_for
+    from troposphere_templates.config import ProjectConfig
+
+    defaults = ProjectConfig()
+    with user_errors():
+        platform = platform_for(architecture or defaults.architecture)
+        built = build_images(
+            tag or image_tag(),
+            repository or defaults.ecr_repository,
+            platform,
+            [target] if target else TARGETS,
+        )
+    print(f"built {' and '.join(built)} for {platform}")
+
+
+@task(help={**IMAGE_HELP, "region": "AWS region (default: AWS_REGION)", "profile": "AWS profile to use"})
+def push(
+    c: Context, tag: str = "", repository: str = "", target: str = "", region: str = "", profile: str = ""
+) -> None:
+    """Log in to ECR and push the images built by `invoke build` (needs a running Docker engine)."""
+    from lifecycle.aws import Aws
+    from lifecycle.errors import user_errors
+    from lifecycle.images import TARGETS, image_tag, push_images
+    from troposphere_templates.config import ProjectConfig
+
+    with user_errors():
+        pushed = push_images(
+            tag or image_tag(),
+            repository or ProjectConfig().ecr_repository,
+            Aws(region=region, profile=profile),
+            [target] if target else TARGETS,
+        )
+    print(f"pushed {' and '.join(pushed)}")
