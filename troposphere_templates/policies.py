@@ -1,0 +1,271 @@
+"""IAM as small functions returning awacs policy documents, so one policy serves many roles.
+
+Resources are CloudFormation values (`Ref`, `GetAtt`, `Sub`); every statement names the resources it acts on.
+Where AWS offers no resource-level permission for an action (noted per statement), the action stands alone in
+its statement on `*`, never beside actions that do support resources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import awacs.awslambda as awslambda
+import awacs.cloudformation as cloudformation
+import awacs.codebuild as codebuild
+import awacs.codeconnections as codeconnections
+import awacs.codestar_connections as codestar_connections
+import awacs.ecr as ecr
+import awacs.ecs as ecs
+import awacs.elasticfilesystem as efs
+import awacs.iam as iam
+import awacs.logs as logs
+import awacs.s3 as s3
+import awacs.secretsmanager as secretsmanager
+from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.helpers.trust import make_simple_assume_policy
+from troposphere import Join, Sub
+
+VERSION = "2012-10-17"
+
+
+def trust(service: str) -> PolicyDocument:
+    """Trust policy for one AWS service principal, e.g. `ecs-tasks.amazonaws.com`."""
+    return make_simple_assume_policy(service)
+
+
+def document(*statements: Statement) -> PolicyDocument:
+    return PolicyDocument(Version=VERSION, Statement=list(statements))
+
+
+def log_group_arn(name: str) -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{name}")
+
+
+def log_streams_arn(name: str) -> Sub:
+    return Sub(
+        f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{name}:log-stream:*"
+    )
+
+
+def ecr_repository_arn(repository: str) -> Sub:
+    return Sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{repository}")
+
+
+def write_logs(*log_group_names: str) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[logs.CreateLogStream, logs.PutLogEvents],
+        Resource=[log_streams_arn(name) for name in log_group_names],
+    )
+
+
+def read_secrets(*secret_arns: Any) -> Statement:
+    return Statement(Effect=Allow, Action=[secretsmanager.GetSecretValue], Resource=list(secret_arns))
+
+
+def ecr_login() -> Statement:
+    # GetAuthorizationToken has no resource-level permission: AWS documents `*` as its only resource.
+    return Statement(Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"])
+
+
+def ecr_pull(repository: str) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer],
+        Resource=[ecr_repository_arn(repository)],
+    )
+
+
+def ecr_push(repository: str) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[
+            ecr.BatchCheckLayerAvailability,
+            ecr.BatchGetImage,
+            ecr.CompleteLayerUpload,
+            ecr.DescribeImages,
+            ecr.GetDownloadUrlForLayer,
+            ecr.InitiateLayerUpload,
+            ecr.PutImage,
+            ecr.UploadLayerPart,
+        ],
+        Resource=[ecr_repository_arn(repository)],
+    )
+
+
+# Application roles
+
+
+def task_execution_policy(repository: str, log_group: str, secret_arns: list[Any]) -> PolicyDocument:
+    """What ECS needs to start the task: pull its image, write its log group, read the injected secrets."""
+    return document(ecr_login(), ecr_pull(repository), write_logs(log_group), read_secrets(*secret_arns))
+
+
+def efs_client_policy(file_system_arn: Any, access_point_arn: Any) -> PolicyDocument:
+    """The task mounts and writes the file system only through its access point."""
+    return document(
+        Statement(
+            Effect=Allow,
+            Action=[efs.ClientMount, efs.ClientWrite],
+            Resource=[file_system_arn],
+            Condition=Condition(StringEquals("elasticfilesystem:AccessPointArn", access_point_arn)),
+        )
+    )
+
+
+def efs_file_system_policy(task_role_arn: Any) -> PolicyDocument:
+    """Resource policy: TLS only, and only the task role through a mount target (no anonymous NFS access).
+
+    The access point itself is pinned in the task role's policy: naming it here would make the file system
+    depend on its own access point.
+    """
+    return document(
+        Statement(
+            Effect=Deny,
+            Principal=Principal("AWS", "*"),
+            Action=[efs.Action("*")],
+            Resource=["*"],
+            Condition=Condition(Bool("aws:SecureTransport", "false")),
+        ),
+        Statement(
+            Effect=Allow,
+            Principal=Principal("AWS", task_role_arn),
+            Action=[efs.ClientMount, efs.ClientWrite],
+            Resource=["*"],
+            Condition=Condition(Bool("elasticfilesystem:AccessedViaMountTarget", "true")),
+        ),
+    )
+
+
+def authorizer_policy(secret_arn: Any, log_group: str) -> PolicyDocument:
+    """The authorizer reads its one secret and writes its one log group; nothing else."""
+    return document(read_secrets(secret_arn), write_logs(log_group))
+
+
+# Pipeline roles
+
+
+def artifact_bucket_access(bucket_name: Any) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[
+            s3.GetObject,
+            s3.GetObjectVersion,
+            s3.PutObject,
+            s3.GetBucketVersioning,
+            s3.GetBucketLocation,
+        ],
+        Resource=[
+            Join("", ["arn:", Sub("${AWS::Partition}"), ":s3:::", bucket_name]),
+            Join("", ["arn:", Sub("${AWS::Partition}"), ":s3:::", bucket_name, "/*"]),
+        ],
+    )
+
+
+def use_connection(connection_arn: Any) -> Statement:
+    # CodeStar connections and CodeConnections share one ARN space; the action exists under both prefixes.
+    return Statement(
+        Effect=Allow,
+        Action=[codestar_connections.UseConnection, codeconnections.UseConnection],
+        Resource=[connection_arn],
+    )
+
+
+def pass_role(*role_arns: Any, service: str) -> Statement:
+    """PassRole only for the named roles, and only to the service that uses them."""
+    return Statement(
+        Effect=Allow,
+        Action=[iam.PassRole],
+        Resource=list(role_arns),
+        Condition=Condition(StringEquals("iam:PassedToService", service)),
+    )
+
+
+def start_builds(project_arn: Any) -> Statement:
+    return Statement(
+        Effect=Allow, Action=[codebuild.StartBuild, codebuild.BatchGetBuilds], Resource=[project_arn]
+    )
+
+
+def codebuild_reports(project_name: str) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[
+            codebuild.CreateReportGroup,
+            codebuild.CreateReport,
+            codebuild.UpdateReport,
+            codebuild.BatchPutTestCases,
+        ],
+        Resource=[
+            Sub(
+                f"arn:${{AWS::Partition}}:codebuild:${{AWS::Region}}:${{AWS::AccountId}}:report-group/{project_name}-*"
+            )
+        ],
+    )
+
+
+def deploy_stack(stack_name: str) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[
+            cloudformation.CreateStack,
+            cloudformation.UpdateStack,
+            cloudformation.DeleteStack,
+            cloudformation.DescribeStacks,
+            cloudformation.DescribeStackEvents,
+            cloudformation.CreateChangeSet,
+            cloudformation.DescribeChangeSet,
+            cloudformation.ExecuteChangeSet,
+            cloudformation.DeleteChangeSet,
+            cloudformation.SetStackPolicy,
+            cloudformation.ValidateTemplate,
+        ],
+        Resource=[
+            Sub(
+                f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{stack_name}/*"
+            )
+        ],
+    )
+
+
+def ecs_deploy(cluster: str, service: str, task_family: str) -> list[Statement]:
+    """The ECS deploy action: read the service, register a task definition revision, update the service."""
+    region_account = "${AWS::Region}:${AWS::AccountId}"
+    return [
+        Statement(
+            Effect=Allow,
+            Action=[ecs.DescribeServices, ecs.UpdateService],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:service/{cluster}/{service}")],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[ecs.DescribeTasks, ecs.ListTasks],
+            Resource=[
+                Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:task/{cluster}/*"),
+                Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:container-instance/{cluster}/*"),
+            ],
+        ),
+        # These three accept no resource ARN (AWS's service authorization reference lists `*` only).
+        Statement(
+            Effect=Allow,
+            Action=[ecs.RegisterTaskDefinition, ecs.DescribeTaskDefinition, ecs.ListTaskDefinitions],
+            Resource=["*"],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[ecs.TagResource],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:task-definition/{task_family}:*")],
+        ),
+    ]
+
+
+def update_function_code(function_name: str) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[awslambda.UpdateFunctionCode, awslambda.GetFunction, awslambda.GetFunctionConfiguration],
+        Resource=[
+            Sub(
+                f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"
+            )
+        ],
+    )
