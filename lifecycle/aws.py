@@ -1,0 +1,38 @@
+"""One boto3 session for a lifecycle run: region, profile and endpoint chosen once, clients made once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Few quick retries: a wrong endpoint or region should fail in seconds, not after minutes of back-off.
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+
+
+class Aws:
+    """Clients for one account and region; `endpoint_url` (or boto3's own AWS_ENDPOINT_URL) for emulators."""
+
+    def __init__(
+        self, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None
+    ):
+        self.session = boto3.Session(region_name=region or None, profile_name=profile or None)
+        self.endpoint_url = endpoint_url or None
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def region(self) -> str | None:
+        return self.session.region_name
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
+            )
+        return self._clients[service]
+
+    @cached_property
+    def account_id(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]

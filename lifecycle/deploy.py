@@ -1,0 +1,147 @@
+"""`invoke deploy`: prerequisites, images when missing, then the pipeline stacks and the application stack."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lifecycle.aws import Aws
+from lifecycle.errors import LifecycleError
+from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags
+from lifecycle.progress import Progress
+from lifecycle.stacks import StackResult, Stacks
+from troposphere_templates.config import ProjectConfig
+
+STACK_CHOICES = ("app", "pipelines", "all")
+API_URL_OUTPUT = "ApiUrl"
+
+
+@dataclass
+class DeployResult:
+    stacks: list[StackResult]
+    api_url: str | None
+    seconds: float
+
+    def summary(self) -> str:
+        """The one closing line: what happened to each stack and where the API answers."""
+        outcomes: dict[str, list[str]] = {}
+        for result in self.stacks:
+            outcomes.setdefault(result.outcome, []).append(result.name)
+        done = "; ".join(f"{outcome}: {', '.join(names)}" for outcome, names in outcomes.items())
+        url = self.api_url or "no application stack yet (invoke deploy --stack app)"
+        return f"deploy succeeded in {self.seconds:.1f}s ({done}); API URL: {url}"
+
+
+def api_url_from(outputs: dict[str, str]) -> str | None:
+    if API_URL_OUTPUT in outputs:
+        return outputs[API_URL_OUTPUT]
+    return next((v for k, v in sorted(outputs.items()) if k.lower().endswith("url")), None)
+
+
+def read_template(templates_dir: Path, name: str) -> str:
+    path = templates_dir / name
+    if not path.is_file():
+        raise LifecycleError(f"{path} is missing: run `invoke render` first")
+    return path.read_text()
+
+
+def pipeline_parameters(config: ProjectConfig, body: str, name: str) -> dict[str, str]:
+    """Values for the parameters a pipeline template declares without a default (render bakes in the rest)."""
+    known = {"ConnectionArn": config.connection_arn}
+    declared: dict[str, Any] = json.loads(body).get("Parameters", {})
+    values = {}
+    for key, spec in declared.items():
+        if "Default" in spec:
+            continue
+        if not known.get(key):
+            raise LifecycleError(f"the {name} template needs parameter {key}, which deploy cannot fill")
+        values[key] = known[key]
+    return values
+
+
+def image_tags_needed(config: ProjectConfig, app_config: dict[str, Any]) -> tuple[str, list[str]]:
+    tag = app_config.get("Parameters", {}).get("ImageTag") or config.image_tag
+    return tag, [config.api_image_tag(tag), config.authorizer_image_tag(tag)]
+
+
+def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress) -> None:
+    """The container engineer's images module does the Docker work; without an engine, stop with one line."""
+    from lifecycle import images
+
+    if not images.docker_available():
+        raise LifecycleError(
+            f"no Docker engine available to build the images api-{tag} and authorizer-{tag}: "
+            "start Docker (or push them from CI) and deploy again"
+        )
+    progress.line(f"building and pushing images api-{tag}, authorizer-{tag}")
+    images.build_images(config, tag)
+    images.push_images(config, tag, aws)
+
+
+def deploy(
+    config: ProjectConfig,
+    aws: Aws,
+    templates_dir: Path,
+    stack: str = "all",
+    images: bool = False,
+    progress: Progress | None = None,
+    poll_seconds: float = 3.0,
+) -> DeployResult:
+    if stack not in STACK_CHOICES:
+        raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    progress = progress or Progress()
+    started = time.monotonic()
+    with_app = stack in ("app", "all")
+    with_pipelines = stack in ("pipelines", "all")
+    if with_pipelines and not config.connection_arn:
+        raise LifecycleError(
+            "the pipelines need the ARN of a CodeConnections GitHub connection: create one by hand "
+            "(console: Developer Tools > Settings > Connections) and pass --connection-arn"
+        )
+    bodies = {}
+    if with_pipelines:
+        for kind in config.pipeline_stacks:
+            bodies[kind] = read_template(templates_dir, f"{kind}-pipeline.json")
+    if with_app:
+        bodies["app"] = read_template(templates_dir, "app.json")
+        app_config = json.loads(read_template(templates_dir, "app-config.json"))
+
+    tags = {"project": config.project}
+    bucket = config.artifact_bucket_name(aws.account_id)
+    progress.line(ensure_repository(aws, config.ecr_repository, tags))
+    progress.line(ensure_bucket(aws, bucket, tags))
+
+    if with_app:
+        tag, needed = image_tags_needed(config, app_config)
+        missing = missing_image_tags(aws, config.ecr_repository, needed)
+        if images or missing:
+            if missing:
+                progress.line(f"ECR repository {config.ecr_repository} lacks {', '.join(missing)}")
+            build_and_push(config, aws, tag, progress)
+        else:
+            progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
+    elif images:
+        build_and_push(config, aws, config.image_tag, progress)
+
+    stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
+    results = []
+    # Pipelines first: their roles may deploy the application stack, and clean deletes in reverse.
+    if with_pipelines:
+        for kind, name in config.pipeline_stacks.items():
+            parameters = pipeline_parameters(config, bodies[kind], name)
+            results.append(_report(progress, stacks.deploy(name, bodies[kind], parameters, tags, bucket)))
+    if with_app:
+        app_tags = {**app_config.get("Tags", {}), **tags}
+        parameters = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
+        results.append(
+            _report(progress, stacks.deploy(config.app_stack, bodies["app"], parameters, app_tags, bucket))
+        )
+    return DeployResult(results, api_url_from(stacks.outputs(config.app_stack)), time.monotonic() - started)
+
+
+def _report(progress: Progress, result: StackResult) -> StackResult:
+    progress.line(f"{result.name}: {result.outcome} ({result.seconds:.1f}s)")
+    return result

@@ -1,0 +1,142 @@
+"""What the stacks need before they exist and outlive them: the ECR repository and the artifact bucket."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+from lifecycle.aws import Aws
+from lifecycle.errors import LifecycleError
+
+# S3's DeleteObjects and ECR's BatchDeleteImage limits per call.
+S3_DELETE_BATCH = 1000
+ECR_DELETE_BATCH = 100
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def ensure_repository(aws: Aws, name: str, tags: dict[str, str]) -> str:
+    """Create the ECR repository (scan on push, immutable tags) if missing; return what was done."""
+    ecr = aws.client("ecr")
+    try:
+        ecr.describe_repositories(repositoryNames=[name])
+        return f"ECR repository {name}: exists"
+    except ClientError as exc:
+        if _code(exc) != "RepositoryNotFoundException":
+            raise
+    # Immutable tags: a tag is a commit sha, so the image a stack names can never change under it.
+    ecr.create_repository(
+        repositoryName=name,
+        imageScanningConfiguration={"scanOnPush": True},
+        imageTagMutability="IMMUTABLE",
+        encryptionConfiguration={"encryptionType": "AES256"},
+        tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+    )
+    return f"ECR repository {name}: created (scan on push, immutable tags)"
+
+
+def missing_image_tags(aws: Aws, repository: str, tags: list[str]) -> list[str]:
+    ecr = aws.client("ecr")
+    present: set[str] = set()
+    for page in ecr.get_paginator("list_images").paginate(
+        repositoryName=repository, filter={"tagStatus": "TAGGED"}
+    ):
+        present.update(image["imageTag"] for image in page["imageIds"] if "imageTag" in image)
+    return [tag for tag in tags if tag not in present]
+
+
+def bucket_exists(aws: Aws, bucket: str) -> bool:
+    try:
+        aws.client("s3").head_bucket(Bucket=bucket)
+        return True
+    except ClientError as exc:
+        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+
+
+def ensure_bucket(aws: Aws, bucket: str, tags: dict[str, str]) -> str:
+    """Create the artifact bucket if missing; versioned, encrypted, never public."""
+    s3 = aws.client("s3")
+    existed = bucket_exists(aws, bucket)
+    if not existed:
+        # us-east-1 is the one region that rejects an explicit LocationConstraint.
+        location = (
+            {}
+            if aws.region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": aws.region}}
+        )
+        s3.create_bucket(Bucket=bucket, **location)
+        s3.put_bucket_tagging(
+            Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        )
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+            ]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    state = "exists" if existed else "created"
+    return f"artifact bucket {bucket}: {state} (versioned, encrypted, public access blocked)"
+
+
+def delete_repository(aws: Aws, name: str) -> str:
+    """Delete every image, then the repository."""
+    ecr = aws.client("ecr")
+    try:
+        images = [
+            image_id
+            for page in ecr.get_paginator("list_images").paginate(repositoryName=name)
+            for image_id in page["imageIds"]
+        ]
+    except ClientError as exc:
+        if _code(exc) == "RepositoryNotFoundException":
+            return f"nothing to delete: no ECR repository {name}"
+        raise
+    # One image carries several tags (and untagged ones only a digest): count images by digest.
+    digests = {image["imageDigest"] for image in images if "imageDigest" in image}
+    unique = [{"imageDigest": digest} for digest in sorted(digests)]
+    for start in range(0, len(unique), ECR_DELETE_BATCH):
+        ecr.batch_delete_image(repositoryName=name, imageIds=unique[start : start + ECR_DELETE_BATCH])
+    ecr.delete_repository(repositoryName=name)
+    return f"deleted ECR repository {name} and its {len(unique)} image(s)"
+
+
+def delete_bucket(aws: Aws, bucket: str) -> str:
+    """Delete every object version and delete marker (page by page), then the bucket."""
+    s3 = aws.client("s3")
+    if not bucket_exists(aws, bucket):
+        return f"nothing to delete: no bucket {bucket}"
+    versions = markers = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        page_versions = page.get("Versions", [])
+        page_markers = page.get("DeleteMarkers", [])
+        targets = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page_versions + page_markers]
+        for start in range(0, len(targets), S3_DELETE_BATCH):
+            batch = targets[start : start + S3_DELETE_BATCH]
+            errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(
+                "Errors", []
+            )
+            if errors:
+                first = errors[0]
+                raise LifecycleError(
+                    f"bucket {bucket}: could not delete {len(errors)} object version(s), "
+                    f"first {first.get('Key')}: {first.get('Code')} {first.get('Message', '')}".rstrip()
+                )
+        versions += len(page_versions)
+        markers += len(page_markers)
+    s3.delete_bucket(Bucket=bucket)
+    return f"deleted bucket {bucket} ({versions} object version(s), {markers} delete marker(s))"

@@ -1,0 +1,268 @@
+"""CloudFormation stacks: change sets to create or update, delete from any state, events streamed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lifecycle.aws import Aws
+from lifecycle.errors import LifecycleError
+from lifecycle.progress import Progress, format_event
+
+# CloudFormation refuses a TemplateBody over 51,200 bytes; larger templates go through S3 (TemplateURL).
+TEMPLATE_BODY_LIMIT = 51_200
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+# A stack whose creation failed cannot be updated: it must be deleted and created again.
+RECREATE_STATUSES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
+HUMAN_STATUSES = {
+    "UPDATE_ROLLBACK_FAILED": (
+        "continue the rollback (`aws cloudformation continue-update-rollback --stack-name {name}`, "
+        "skipping the resources that block it) or remove the stack with `invoke clean`"
+    ),
+    "IMPORT_ROLLBACK_FAILED": "fix the imported resources by hand, or remove the stack with `invoke clean`",
+}
+NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
+CANCELLED_REASONS = ("Resource creation cancelled", "Resource update cancelled")
+
+
+def is_waiting_status(status: str) -> bool:
+    """True while CloudFormation is still working; REVIEW_IN_PROGRESS only waits for a change set to run."""
+    return status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"
+
+
+def first_failure(events: list[dict[str, Any]], stack_name: str) -> dict[str, Any] | None:
+    """The event that explains a failure: the oldest resource failure that is not a mere cancellation."""
+    failures = [e for e in events if str(e.get("ResourceStatus", "")).endswith("_FAILED")]
+    resource_failures = [e for e in failures if e.get("LogicalResourceId") != stack_name]
+    for candidates in (
+        [
+            e
+            for e in resource_failures
+            if not str(e.get("ResourceStatusReason", "")).startswith(CANCELLED_REASONS)
+        ],
+        resource_failures,
+        failures,
+    ):
+        if candidates:
+            return min(candidates, key=lambda e: e["Timestamp"])
+    return None
+
+
+def describe_failure(event: dict[str, Any] | None, stack: dict[str, Any]) -> str:
+    if event is None:
+        return stack.get("StackStatusReason") or "no failure event recorded"
+    reason = " ".join(str(event.get("ResourceStatusReason") or "no reason given").split())
+    return f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}): {reason}"
+
+
+@dataclass
+class StackResult:
+    name: str
+    outcome: str  # created | updated | up to date | deleted | absent
+    seconds: float
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+class Stacks:
+    """Stack operations that report progress; `poll_seconds` is how often CloudFormation is asked."""
+
+    def __init__(self, aws: Aws, progress: Progress, poll_seconds: float = 3.0):
+        self.cfn = aws.client("cloudformation")
+        self.s3 = aws.client("s3")
+        self.aws = aws
+        self.progress = progress
+        self.poll_seconds = poll_seconds
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """The stack, or None when it does not exist (also when it was deleted)."""
+        try:
+            stacks = self.cfn.describe_stacks(StackName=name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+        if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
+            return None
+        return stacks[0]
+
+    def outputs(self, name: str) -> dict[str, str]:
+        stack = self.describe(name) or {}
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+    # Waiting and events
+
+    def _seen_events(self, stack_id: str) -> set[str]:
+        return {e["EventId"] for e in self.cfn.describe_stack_events(StackName=stack_id)["StackEvents"]}
+
+    def _new_events(self, stack_id: str, seen: set[str]) -> list[dict[str, Any]]:
+        """Events not printed yet, oldest first; pages are read only until a known event shows up."""
+        new: list[dict[str, Any]] = []
+        for page in self.cfn.get_paginator("describe_stack_events").paginate(StackName=stack_id):
+            fresh = [e for e in page["StackEvents"] if e["EventId"] not in seen]
+            new.extend(fresh)
+            if len(fresh) < len(page["StackEvents"]):
+                break
+        seen.update(e["EventId"] for e in new)
+        return sorted(new, key=lambda e: e["Timestamp"])
+
+    def wait(self, stack_id: str, name: str, seen: set[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Stream events until the stack settles; return its final description and the events printed."""
+        started = time.monotonic()
+        printed: list[dict[str, Any]] = []
+        next_poll = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_poll:
+                for event in self._new_events(stack_id, seen):
+                    printed.append(event)
+                    self.progress.line("  " + format_event(event))
+                stack = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+                if not is_waiting_status(stack["StackStatus"]):
+                    for event in self._new_events(stack_id, seen):
+                        printed.append(event)
+                        self.progress.line("  " + format_event(event))
+                    self.progress.done()
+                    return stack, printed
+                next_poll = now + self.poll_seconds
+            self.progress.status(f"{name} {stack['StackStatus']}", started)
+            time.sleep(min(0.2, self.poll_seconds))
+
+    # Deploy
+
+    def _template_argument(self, name: str, body: str, bucket: str | None) -> dict[str, str]:
+        if len(body.encode()) <= TEMPLATE_BODY_LIMIT:
+            return {"TemplateBody": body}
+        if not bucket:
+            raise LifecycleError(
+                f"the {name} template is over {TEMPLATE_BODY_LIMIT} bytes and needs a bucket"
+            )
+        key = f"templates/{name}/{hashlib.sha256(body.encode()).hexdigest()[:16]}.json"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+        return {"TemplateURL": f"https://{bucket}.s3.{self.aws.region}.amazonaws.com/{key}"}
+
+    def _settle_before_deploy(self, name: str) -> dict[str, Any] | None:
+        """Bring an existing stack to a state a change set can start from; None means create it afresh."""
+        stack = self.describe(name)
+        if stack and is_waiting_status(stack["StackStatus"]):
+            self.progress.line(f"{name} is {stack['StackStatus']}: waiting for it to finish first")
+            stack, _ = self.wait(stack["StackId"], name, self._seen_events(stack["StackId"]))
+            stack = self.describe(name)
+        if stack is None:
+            return None
+        status = stack["StackStatus"]
+        if status in HUMAN_STATUSES:
+            raise LifecycleError(
+                f"stack {name} is {status} and needs a human: " + HUMAN_STATUSES[status].format(name=name)
+            )
+        if status in RECREATE_STATUSES or status == "REVIEW_IN_PROGRESS":
+            why = {
+                "REVIEW_IN_PROGRESS": "it was never created (only a change set exists)",
+                "DELETE_FAILED": "an earlier delete failed",
+            }.get(status, "its creation failed")
+            self.progress.line(f"{name} is {status} ({why}): deleting it before creating it again")
+            self.delete(name)
+            return None
+        return stack
+
+    def deploy(
+        self,
+        name: str,
+        body: str,
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        bucket: str | None = None,
+    ) -> StackResult:
+        """Create or update `name` through a change set; an empty change set means up to date."""
+        started = time.monotonic()
+        existing = self._settle_before_deploy(name)
+        change_type = "UPDATE" if existing else "CREATE"
+        change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        created = self.cfn.create_change_set(
+            StackName=name,
+            ChangeSetName=change_set_name,
+            ChangeSetType=change_type,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+            **self._template_argument(name, body, bucket),
+        )
+        change_set = self._wait_change_set(created["Id"], name, started)
+        if change_set["Status"] == "FAILED":
+            reason = " ".join(str(change_set.get("StatusReason", "")).split())
+            self.cfn.delete_change_set(ChangeSetName=created["Id"])
+            if any(marker in reason for marker in NO_CHANGE_REASONS):
+                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+            raise LifecycleError(f"stack {name}: the change set failed: {reason}")
+        stack_id = created["StackId"]
+        seen = self._seen_events(stack_id)
+        self.progress.line(f"{name}: {'creating' if change_type == 'CREATE' else 'updating'}")
+        self.cfn.execute_change_set(ChangeSetName=created["Id"])
+        stack, events = self.wait(stack_id, name, seen)
+        status = stack["StackStatus"]
+        if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            next_step = (
+                "the next deploy deletes and recreates it; `invoke clean` removes it"
+                if status in RECREATE_STATUSES
+                else "the next deploy retries; `invoke clean` removes it"
+            )
+            raise LifecycleError(
+                f"stack {name} {change_type.lower()} failed ({status}): "
+                f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
+            )
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        outcome = "created" if change_type == "CREATE" else "updated"
+        return StackResult(name, outcome, time.monotonic() - started, outputs)
+
+    def _wait_change_set(self, change_set_id: str, name: str, started: float) -> dict[str, Any]:
+        while True:
+            change_set = self.cfn.describe_change_set(ChangeSetName=change_set_id)
+            if change_set["Status"] in ("CREATE_COMPLETE", "FAILED"):
+                self.progress.done()
+                return change_set
+            self.progress.status(f"{name}: computing the change set", started)
+            time.sleep(min(1.0, self.poll_seconds))
+
+    # Delete
+
+    def delete(self, name: str) -> StackResult:
+        """Delete `name` whatever its state; a DELETE_FAILED is retried once, then the blockers are named."""
+        started = time.monotonic()
+        stack = self.describe(name)
+        if stack is None:
+            return StackResult(name, "absent", 0.0)
+        stack_id = stack["StackId"]
+        if is_waiting_status(stack["StackStatus"]) and stack["StackStatus"] != "DELETE_IN_PROGRESS":
+            self.progress.line(f"{name} is {stack['StackStatus']}: waiting for it to finish first")
+            self.wait(stack_id, name, self._seen_events(stack_id))
+        for attempt in (1, 2):
+            seen = self._seen_events(stack_id)
+            if attempt == 2:
+                self.progress.line(f"{name} is DELETE_FAILED: retrying the delete")
+            else:
+                self.progress.line(f"{name}: deleting")
+            self.cfn.delete_stack(StackName=stack_id)
+            stack, events = self.wait(stack_id, name, seen)
+            if stack["StackStatus"] == "DELETE_COMPLETE":
+                return StackResult(name, "deleted", time.monotonic() - started)
+        blockers = self._blocking_resources(stack_id) or [
+            describe_failure(first_failure(events, name), stack)
+        ]
+        raise LifecycleError(
+            f"stack {name} is still DELETE_FAILED after a retry; blocked by: {'; '.join(blockers)} "
+            "(remove or empty those resources, then run `invoke clean` again)"
+        )
+
+    def _blocking_resources(self, stack_id: str) -> list[str]:
+        blockers = []
+        for page in self.cfn.get_paginator("list_stack_resources").paginate(StackName=stack_id):
+            for resource in page["StackResourceSummaries"]:
+                if resource["ResourceStatus"] == "DELETE_FAILED":
+                    reason = " ".join(str(resource.get("ResourceStatusReason") or "no reason given").split())
+                    blockers.append(f"{resource['LogicalResourceId']} ({resource['ResourceType']}): {reason}")
+        return blockers
