@@ -76,9 +76,9 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
             f"no Docker engine available to build the images api-{tag} and authorizer-{tag}: "
             "start Docker (or push them from CI) and deploy again"
         )
-    progress.line(f"building and pushing images api-{tag}, authorizer-{tag}")
-    images.build_images(config, tag)
-    images.push_images(config, tag, aws)
+    uri = images.repository_uri(config.ecr_repository, aws)
+    images.build_images(tag, uri, images.platform_for(config.architecture), echo=progress.line)
+    images.push_images(tag, uri, aws, echo=progress.line)
 
 
 def deploy(

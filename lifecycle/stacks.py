@@ -183,15 +183,21 @@ class Stacks:
         existing = self._settle_before_deploy(name)
         change_type = "UPDATE" if existing else "CREATE"
         change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        created = self.cfn.create_change_set(
-            StackName=name,
-            ChangeSetName=change_set_name,
-            ChangeSetType=change_type,
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
-            Capabilities=CAPABILITIES,
-            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-            **self._template_argument(name, body, bucket),
-        )
+        try:
+            created = self.cfn.create_change_set(
+                StackName=name,
+                ChangeSetName=change_set_name,
+                ChangeSetType=change_type,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+                **self._template_argument(name, body, bucket),
+            )
+        except ClientError as exc:
+            # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
+            if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
+                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+            raise
         change_set = self._wait_change_set(created["Id"], name, started)
         if change_set["Status"] == "FAILED":
             reason = " ".join(str(change_set.get("StatusReason", "")).split())
