@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from pydantic import ValidationError
@@ -43,10 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         upgrade(settings.database_url)
     except Exception as exc:  # any failure here means the schema is unknown: do not serve
-        sys.exit(f"error: database migration failed: {type(exc).__name__}: {exc}")
+        detail = next(iter(str(exc).splitlines()), "")  # without SQLAlchemy's "(Background on ...)" line
+        sys.exit(f"error: database migration failed: {type(exc).__name__}: {detail}")
     log.info("database migrated; serving on http://%s:%d (docs at /docs)", args.host, args.port)
 
     import uvicorn
+
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is done, which would end the process
+    # with status 143; SIGTERM is how ECS stops a task normally, so exit 0 instead.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
 
     uvicorn.run(
         "app.main:app",
