@@ -354,6 +354,7 @@ class AppStack:
             iam.Role(
                 "TaskRole",
                 Description="the API container's own AWS identity: it only mounts its EFS access point",
+                Path=c.role_path,
                 AssumeRolePolicyDocument=policies.trust("ecs-tasks.amazonaws.com"),
             )
         )
@@ -449,6 +450,7 @@ class AppStack:
             iam.Role(
                 "TaskExecutionRole",
                 Description="ECS starts the API task with it: image pull, log stream, secrets injection",
+                Path=c.role_path,
                 AssumeRolePolicyDocument=policies.trust("ecs-tasks.amazonaws.com"),
                 Policies=[
                     iam.Policy(
@@ -595,6 +597,7 @@ class AppStack:
             iam.Role(
                 "AuthorizerRole",
                 Description="the Lambda authorizer: reads the JWT key, writes its log group, nothing else",
+                Path=c.role_path,
                 AssumeRolePolicyDocument=policies.trust("lambda.amazonaws.com"),
                 Policies=[
                     iam.Policy(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,17 @@ class ConfigError(ValueError):
     """A config value that cannot be deployed; the message is one line for the user."""
 
 
+def _parse(annotation: Any, raw: str, name: str) -> Any:
+    if annotation in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"ECS1_{name.upper()} must be a whole number, not {raw!r}") from None
+    if annotation in (tuple[str, ...], "tuple[str, ...]"):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return raw
+
+
 @dataclass(frozen=True)
 class ProjectConfig:
     project: str = "ecs1"
@@ -91,6 +103,17 @@ class ProjectConfig:
             )
         if self.github_repo.count("/") != 1 or not all(self.github_repo.split("/")):
             raise ConfigError(f"GitHub repository must look like owner/name, not {self.github_repo!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProjectConfig:
+        """Defaults overridden by ECS1_<FIELD> variables (set on the pipelines' CodeBuild projects)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f"ECS1_{f.name.upper()}")
+            if raw:
+                values[f.name] = _parse(f.type, raw, f.name)
+        return cls(**values)
 
     def with_options(self, **options: Any) -> ProjectConfig:
         """A copy with the options that were given (None or '' means 'keep the default')."""
@@ -145,6 +168,11 @@ class ProjectConfig:
     @property
     def admin_password_secret_name(self) -> str:
         return f"{self.project}/admin-password"
+
+    @property
+    def role_path(self) -> str:
+        """The app's IAM roles live under this path, so the pipelines' PassRole can name exactly them."""
+        return f"/{self.project}/"
 
     @property
     def log_groups(self) -> dict[str, str]:

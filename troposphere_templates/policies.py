@@ -9,18 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import awacs.apigateway as apigateway
 import awacs.awslambda as awslambda
 import awacs.cloudformation as cloudformation
 import awacs.codebuild as codebuild
 import awacs.codeconnections as codeconnections
 import awacs.codestar_connections as codestar_connections
+import awacs.ec2 as ec2
 import awacs.ecr as ecr
 import awacs.ecs as ecs
 import awacs.elasticfilesystem as efs
 import awacs.iam as iam
 import awacs.logs as logs
+import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
+import awacs.servicediscovery as servicediscovery
 from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import Join, Sub
@@ -268,4 +272,302 @@ def update_function_code(function_name: str) -> Statement:
                 f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"
             )
         ],
+    )
+
+
+def run_build_log_group(log_group_arn_value: Any) -> Statement:
+    return Statement(
+        Effect=Allow,
+        Action=[logs.CreateLogStream, logs.PutLogEvents],
+        Resource=[log_group_arn_value, Join(":", [log_group_arn_value, "log-stream:*"])],
+    )
+
+
+def app_stack_deployer(
+    project: str, region_condition: Any, repository: str, function_name: str
+) -> PolicyDocument:
+    """What CloudFormation needs to create, update and delete the application stack, and nothing else.
+
+    This role is necessarily broad: CloudFormation acts with it on every resource type of the app. It is
+    scoped by an action list per service (never `service:*`); by the project's names and paths where the
+    service's ARNs allow it (IAM roles under the project path, secrets, the Lambda, the ECR repository, log
+    groups, API Gateway APIs); and by region for services whose resources get ids only known after creation
+    (EC2 VPC resources, EFS, Cloud Map, ECS). `iam:PassRole` only for the project's roles.
+    """
+    arn = "arn:${AWS::Partition}"
+    here = "${AWS::Region}:${AWS::AccountId}"
+    project_roles = Sub(f"{arn}:iam::${{AWS::AccountId}}:role/{project}/*")
+    in_region = Condition(StringEquals("aws:RequestedRegion", region_condition))
+    return document(
+        Statement(
+            Sid="NetworkByRegion",
+            Effect=Allow,
+            Action=[
+                ec2.Action(name)
+                for name in (
+                    "AllocateAddress",
+                    "AssociateRouteTable",
+                    "AttachInternetGateway",
+                    "AuthorizeSecurityGroupEgress",
+                    "AuthorizeSecurityGroupIngress",
+                    "CreateInternetGateway",
+                    "CreateRoute",
+                    "CreateRouteTable",
+                    "CreateSecurityGroup",
+                    "CreateSubnet",
+                    "CreateTags",
+                    "CreateVpc",
+                    "CreateVpcEndpoint",
+                    "DeleteInternetGateway",
+                    "DeleteRoute",
+                    "DeleteRouteTable",
+                    "DeleteSecurityGroup",
+                    "DeleteSubnet",
+                    "DeleteTags",
+                    "DeleteVpc",
+                    "DeleteVpcEndpoints",
+                    "DescribeAccountAttributes",
+                    "DescribeAvailabilityZones",
+                    "DescribeInternetGateways",
+                    "DescribeNetworkInterfaces",
+                    "DescribePrefixLists",
+                    "DescribeRouteTables",
+                    "DescribeSecurityGroupRules",
+                    "DescribeSecurityGroups",
+                    "DescribeSubnets",
+                    "DescribeVpcAttribute",
+                    "DescribeVpcEndpoints",
+                    "DescribeVpcs",
+                    "DetachInternetGateway",
+                    "DisassociateRouteTable",
+                    "ModifySubnetAttribute",
+                    "ModifyVpcAttribute",
+                    "ModifyVpcEndpoint",
+                    "ReplaceRoute",
+                    "RevokeSecurityGroupEgress",
+                    "RevokeSecurityGroupIngress",
+                )
+            ],
+            Resource=["*"],
+            Condition=in_region,
+        ),
+        Statement(
+            Sid="FileSystemServiceDiscoveryAndTasksByRegion",
+            Effect=Allow,
+            Action=[
+                *(
+                    efs.Action(name)
+                    for name in (
+                        "CreateAccessPoint",
+                        "CreateFileSystem",
+                        "CreateMountTarget",
+                        "DeleteAccessPoint",
+                        "DeleteFileSystem",
+                        "DeleteFileSystemPolicy",
+                        "DeleteMountTarget",
+                        "DescribeAccessPoints",
+                        "DescribeBackupPolicy",
+                        "DescribeFileSystemPolicy",
+                        "DescribeFileSystems",
+                        "DescribeLifecycleConfiguration",
+                        "DescribeMountTargetSecurityGroups",
+                        "DescribeMountTargets",
+                        "ModifyMountTargetSecurityGroups",
+                        "PutBackupPolicy",
+                        "PutFileSystemPolicy",
+                        "PutLifecycleConfiguration",
+                        "TagResource",
+                        "UntagResource",
+                        "UpdateFileSystem",
+                    )
+                ),
+                *(
+                    servicediscovery.Action(name)
+                    for name in (
+                        "CreatePrivateDnsNamespace",
+                        "CreateService",
+                        "DeleteNamespace",
+                        "DeleteService",
+                        "GetNamespace",
+                        "GetOperation",
+                        "GetService",
+                        "ListNamespaces",
+                        "ListServices",
+                        "ListTagsForResource",
+                        "TagResource",
+                        "UntagResource",
+                        "UpdateService",
+                    )
+                ),
+                # Cloud Map creates and deletes the namespace's private hosted zone with the caller's rights.
+                *(
+                    route53.Action(name)
+                    for name in (
+                        "AssociateVPCWithHostedZone",
+                        "ChangeResourceRecordSets",
+                        "CreateHostedZone",
+                        "DeleteHostedZone",
+                        "DisassociateVPCFromHostedZone",
+                        "GetChange",
+                        "GetHostedZone",
+                        "ListHostedZonesByName",
+                        "ListResourceRecordSets",
+                    )
+                ),
+                *(
+                    ecs.Action(name)
+                    for name in (
+                        "CreateCluster",
+                        "CreateService",
+                        "DeleteCluster",
+                        "DeleteService",
+                        "DeregisterTaskDefinition",
+                        "DescribeClusters",
+                        "DescribeServices",
+                        "DescribeTaskDefinition",
+                        "PutClusterCapacityProviders",
+                        "RegisterTaskDefinition",
+                        "TagResource",
+                        "UntagResource",
+                        "UpdateCluster",
+                        "UpdateService",
+                    )
+                ),
+                # API Gateway access logging to CloudWatch Logs: these accept only `*` as resource.
+                *(
+                    logs.Action(name)
+                    for name in (
+                        "CreateLogDelivery",
+                        "DeleteLogDelivery",
+                        "DescribeResourcePolicies",
+                        "GetLogDelivery",
+                        "ListLogDeliveries",
+                        "PutResourcePolicy",
+                        "UpdateLogDelivery",
+                    )
+                ),
+                secretsmanager.GetRandomPassword,
+            ],
+            Resource=["*"],
+            Condition=in_region,
+        ),
+        Statement(
+            Sid="ProjectRoles",
+            Effect=Allow,
+            Action=[
+                iam.CreateRole,
+                iam.DeleteRole,
+                iam.DeleteRolePolicy,
+                iam.GetRole,
+                iam.GetRolePolicy,
+                iam.ListRolePolicies,
+                iam.ListAttachedRolePolicies,
+                iam.PutRolePolicy,
+                iam.TagRole,
+                iam.UntagRole,
+                iam.UpdateAssumeRolePolicy,
+                iam.UpdateRoleDescription,
+            ],
+            Resource=[project_roles],
+        ),
+        Statement(
+            Sid="PassProjectRoles",
+            Effect=Allow,
+            Action=[iam.PassRole],
+            Resource=[project_roles],
+            Condition=Condition(
+                StringEquals("iam:PassedToService", ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"])
+            ),
+        ),
+        Statement(
+            Sid="VpcLinkServiceLinkedRole",
+            Effect=Allow,
+            Action=[iam.CreateServiceLinkedRole],
+            Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
+            Condition=Condition(
+                StringEquals("iam:AWSServiceName", ["ops.apigateway.amazonaws.com", "ecs.amazonaws.com"])
+            ),
+        ),
+        Statement(
+            Sid="ProjectSecrets",
+            Effect=Allow,
+            Action=[
+                secretsmanager.CreateSecret,
+                secretsmanager.DeleteSecret,
+                secretsmanager.DescribeSecret,
+                secretsmanager.TagResource,
+                secretsmanager.UntagResource,
+                secretsmanager.UpdateSecret,
+            ],
+            Resource=[Sub(f"{arn}:secretsmanager:{here}:secret:{project}/*")],
+        ),
+        Statement(
+            Sid="ProjectLogGroups",
+            Effect=Allow,
+            Action=[
+                logs.CreateLogGroup,
+                logs.DeleteLogGroup,
+                logs.DeleteRetentionPolicy,
+                logs.ListTagsForResource,
+                logs.PutRetentionPolicy,
+                logs.TagResource,
+                logs.UntagResource,
+            ],
+            Resource=[
+                Sub(f"{arn}:logs:{here}:log-group:/ecs/{project}/*"),
+                Sub(f"{arn}:logs:{here}:log-group:/aws/lambda/{function_name}*"),
+                Sub(f"{arn}:logs:{here}:log-group:/aws/apigateway/{project}-*"),
+            ],
+        ),
+        # Listing is account-wide by nature (CloudFormation looks groups up by name prefix); read-only.
+        Statement(
+            Sid="ListLogGroups",
+            Effect=Allow,
+            Action=[logs.DescribeLogGroups],
+            Resource=[Sub(f"{arn}:logs:{here}:log-group:*")],
+        ),
+        Statement(
+            Sid="AuthorizerFunction",
+            Effect=Allow,
+            Action=[
+                awslambda.AddPermission,
+                awslambda.CreateFunction,
+                awslambda.DeleteFunction,
+                awslambda.GetFunction,
+                awslambda.GetFunctionCodeSigningConfig,
+                awslambda.GetRuntimeManagementConfig,
+                awslambda.ListTags,
+                awslambda.RemovePermission,
+                awslambda.TagResource,
+                awslambda.UntagResource,
+                awslambda.UpdateFunctionCode,
+                awslambda.UpdateFunctionConfiguration,
+            ],
+            Resource=[Sub(f"{arn}:lambda:{here}:function:{function_name}")],
+        ),
+        # Lambda checks that whoever creates an image function can read the image, and grants itself access
+        # through the repository policy.
+        Statement(
+            Sid="AuthorizerImage",
+            Effect=Allow,
+            Action=[
+                ecr.BatchGetImage,
+                ecr.GetDownloadUrlForLayer,
+                ecr.GetRepositoryPolicy,
+                ecr.SetRepositoryPolicy,
+            ],
+            Resource=[ecr_repository_arn(repository)],
+        ),
+        Statement(
+            Sid="HttpApi",
+            Effect=Allow,
+            Action=[apigateway.DELETE, apigateway.GET, apigateway.PATCH, apigateway.POST, apigateway.PUT],
+            Resource=[
+                Sub(f"{arn}:apigateway:${{AWS::Region}}::/apis"),
+                Sub(f"{arn}:apigateway:${{AWS::Region}}::/apis/*"),
+                Sub(f"{arn}:apigateway:${{AWS::Region}}::/vpclinks"),
+                Sub(f"{arn}:apigateway:${{AWS::Region}}::/vpclinks/*"),
+                Sub(f"{arn}:apigateway:${{AWS::Region}}::/tags/*"),
+            ],
+        ),
     )
