@@ -121,10 +121,14 @@ def delete_bucket(aws: Aws, bucket: str) -> str:
     if not bucket_exists(aws, bucket):
         return f"nothing to delete: no bucket {bucket}"
     versions = markers = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    # Always list from the start: deleting behind a pagination marker can make the next page skip entries.
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_DELETE_BATCH)
         page_versions = page.get("Versions", [])
         page_markers = page.get("DeleteMarkers", [])
         targets = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page_versions + page_markers]
+        if not targets:
+            break
         for start in range(0, len(targets), S3_DELETE_BATCH):
             batch = targets[start : start + S3_DELETE_BATCH]
             errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(

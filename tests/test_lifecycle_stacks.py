@@ -1,0 +1,244 @@
+"""Stacks, prerequisites and clean-up against moto's real server on 127.0.0.1 (there is no AWS account here).
+
+Templates are small ones of types moto supports natively (SQS queues): these tests are about the lifecycle's
+handling of stack states, change sets, pagination and idempotence; test_e2e_* deploys the product's templates.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from lifecycle.clean import clean, confirm
+from lifecycle.deploy import deploy
+from lifecycle.errors import LifecycleError
+from lifecycle.prerequisites import delete_bucket, ensure_bucket, ensure_repository, missing_image_tags
+from lifecycle.stacks import Stacks
+from tests.lifecycle_support import (
+    ACCOUNT_ID,
+    aws_for,
+    fake_credentials,
+    moto_server,
+    queue_template,
+    quiet_progress,
+    reset,
+)
+from troposphere_templates.config import ProjectConfig
+
+BUCKET = f"ecs1-artifacts-{ACCOUNT_ID}-us-east-1"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def endpoint(server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    reset(server)
+    fake_credentials(monkeypatch)
+    return server
+
+
+def test_create_then_up_to_date_then_update(endpoint):
+    aws = aws_for(endpoint)
+    progress, out = quiet_progress()
+    stacks = Stacks(aws, progress, poll_seconds=0.05)
+
+    created = stacks.deploy("ecs1-app", queue_template(), {"Name": "first"}, {"project": "ecs1"})
+    assert created.outcome == "created"
+    assert "CREATE_COMPLETE" in out.getvalue()
+    assert stacks.describe("ecs1-app")["StackStatus"] == "CREATE_COMPLETE"
+
+    same = stacks.deploy("ecs1-app", queue_template(), {"Name": "first"}, {"project": "ecs1"})
+    assert same.outcome == "up to date"
+    assert same.seconds < 1.0
+    cfn = aws.client("cloudformation")
+    assert all(
+        summary["ExecutionStatus"] != "UNAVAILABLE"
+        for summary in cfn.list_change_sets(StackName="ecs1-app")["Summaries"]
+    ), "the empty change set is deleted"
+
+    changed = stacks.deploy("ecs1-app", queue_template(), {"Name": "second"}, {"project": "ecs1"})
+    assert changed.outcome == "updated"
+    assert stacks.describe("ecs1-app")["StackStatus"] == "UPDATE_COMPLETE"
+    assert {p["ParameterValue"] for p in stacks.describe("ecs1-app")["Parameters"]} == {"second"}
+
+
+def test_a_stack_with_only_an_unexecuted_change_set_is_recreated(endpoint):
+    aws = aws_for(endpoint)
+    aws.client("cloudformation").create_change_set(
+        StackName="ecs1-app", ChangeSetName="abandoned", ChangeSetType="CREATE", TemplateBody=queue_template()
+    )
+    progress, out = quiet_progress()
+    result = Stacks(aws, progress, poll_seconds=0.05).deploy("ecs1-app", queue_template(), {}, {})
+    assert result.outcome == "created"
+    assert "ecs1-app is REVIEW_IN_PROGRESS" in out.getvalue()
+    assert "deleting it before creating it again" in out.getvalue()
+
+
+def test_a_large_template_goes_through_the_bucket(endpoint):
+    aws = aws_for(endpoint)
+    ensure_bucket(aws, BUCKET, {})
+    # Many queues push the body over CloudFormation's 51,200-byte TemplateBody limit.
+    queues = {
+        f"Queue{i}": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"q{i}-" + "x" * 60}}
+        for i in range(400)
+    }
+    body = queue_template(extra=queues)
+    assert len(body) > 51_200
+    progress, _ = quiet_progress()
+    assert Stacks(aws, progress, poll_seconds=0.05).deploy("big", body, {}, {}, BUCKET).outcome == "created"
+    keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("templates/big/")
+
+
+def test_delete_of_an_absent_stack_says_so(endpoint):
+    progress, _ = quiet_progress()
+    assert Stacks(aws_for(endpoint), progress).delete("ecs1-app").outcome == "absent"
+
+
+def test_prerequisites_are_created_as_specified_and_kept(endpoint):
+    aws = aws_for(endpoint)
+    created = ensure_repository(aws, "ecs1", {"project": "ecs1"})
+    assert created.endswith("created (scan on push, immutable tags)")
+    assert ensure_repository(aws, "ecs1", {"project": "ecs1"}) == "ECR repository ecs1: exists"
+    repo = aws.client("ecr").describe_repositories(repositoryNames=["ecs1"])["repositories"][0]
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+
+    assert "created" in ensure_bucket(aws, BUCKET, {"project": "ecs1"})
+    assert "exists" in ensure_bucket(aws, BUCKET, {"project": "ecs1"})
+    s3 = aws.client("s3")
+    assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+
+
+def test_missing_image_tags(endpoint):
+    aws = aws_for(endpoint)
+    ensure_repository(aws, "ecs1", {})
+    put_image(aws, "api-abc123")
+    assert missing_image_tags(aws, "ecs1", ["api-abc123", "authorizer-abc123"]) == ["authorizer-abc123"]
+
+
+def put_image(aws, tag: str) -> None:
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": tag},
+        "layers": [],
+    }
+    aws.client("ecr").put_image(repositoryName="ecs1", imageManifest=json.dumps(manifest), imageTag=tag)
+
+
+def test_a_bucket_with_more_versions_than_one_page_is_emptied_and_deleted(endpoint):
+    aws = aws_for(endpoint)
+    ensure_bucket(aws, BUCKET, {})
+    s3 = aws.client("s3")
+    keys = [f"artifacts/{i % 400}.zip" for i in range(1200)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: s3.put_object(Bucket=BUCKET, Key=key, Body=b"x"), keys))
+    # Deleting without a version id adds a delete marker on top of the versions.
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in sorted(set(keys))]})
+    listing = s3.list_object_versions(Bucket=BUCKET)
+    assert listing["IsTruncated"], "more than one page (1,000 entries) to delete"
+
+    expected = f"deleted bucket {BUCKET} (1200 object version(s), 400 delete marker(s))"
+    assert delete_bucket(aws, BUCKET) == expected
+    assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert delete_bucket(aws, BUCKET) == f"nothing to delete: no bucket {BUCKET}"
+
+
+def test_clean_deletes_what_deploy_made_and_a_second_run_finds_nothing(endpoint):
+    aws = aws_for(endpoint)
+    config = ProjectConfig(connection_arn="arn:aws:codeconnections:us-east-1:123456789012:connection/abc")
+    ensure_repository(aws, "ecs1", {})
+    put_image(aws, "api-abc123")
+    ensure_bucket(aws, BUCKET, {})
+    aws.client("s3").put_object(Bucket=BUCKET, Key="a", Body=b"1")
+    progress, out = quiet_progress()
+    Stacks(aws, progress, poll_seconds=0.05).deploy("ecs1-update-pipeline", queue_template(), {}, {})
+
+    first = clean(config, aws, yes=True, progress=progress, poll_seconds=0.05)
+    assert first.startswith("clean complete: stack ecs1-update-pipeline, ECR repository ecs1, bucket ")
+    assert first.endswith(f"the GitHub connection {config.connection_arn}")
+    assert "nothing to delete: no stack ecs1-app" in out.getvalue()
+
+    progress, out = quiet_progress()
+    second = clean(ProjectConfig(), aws, yes=True, progress=progress, poll_seconds=0.05)
+    assert second.startswith("clean complete: nothing was left to delete")
+    assert second.endswith("the CodeConnections GitHub connection you created by hand")
+    assert out.getvalue().count("nothing to delete") == 6
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_confirmation():
+    with pytest.raises(LifecycleError, match="no terminal to ask on; pass --yes"):
+        confirm("this deletes everything", yes=False, stdin=io.StringIO("yes\n"))
+    with pytest.raises(LifecycleError, match="nothing deleted: not confirmed"):
+        confirm("this deletes everything", yes=False, stdin=Terminal("y\n"), stdout=io.StringIO())
+    shown = io.StringIO()
+    confirm("this deletes everything", yes=False, stdin=Terminal("yes\n"), stdout=shown)
+    assert shown.getvalue() == "this deletes everything.\nType 'yes' to continue: "
+    confirm("this deletes everything", yes=True, stdin=io.StringIO(""))
+
+
+def write_templates(folder: Path, image_tag: str = "abc123") -> Path:
+    for kind in ("create", "update", "update-lambda"):
+        (folder / f"{kind}-pipeline.json").write_text(queue_template(f"{kind}-queue"))
+    (folder / "app.json").write_text(queue_template("app-queue"))
+    (folder / "app-config.json").write_text(json.dumps({"Parameters": {"Name": "app-queue"}, "Tags": {}}))
+    return folder
+
+
+def test_deploy_without_images_and_without_docker_stops_with_one_line(endpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker client on PATH
+    config = ProjectConfig(image_tag="abc123")
+    progress, out = quiet_progress()
+    with pytest.raises(LifecycleError) as raised:
+        deploy(config, aws_for(endpoint), write_templates(tmp_path), stack="app", progress=progress)
+    assert str(raised.value).startswith("no Docker engine available to build the images api-abc123")
+    assert "lacks api-abc123, authorizer-abc123" in out.getvalue()
+
+
+def test_deploy_pipelines_needs_the_connection_arn(endpoint, tmp_path):
+    with pytest.raises(LifecycleError, match="the pipelines need the ARN of a CodeConnections GitHub"):
+        deploy(ProjectConfig(), aws_for(endpoint), write_templates(tmp_path), stack="pipelines")
+
+
+def test_deploy_all_in_order_then_up_to_date(endpoint, tmp_path):
+    aws = aws_for(endpoint)
+    ensure_repository(aws, "ecs1", {})
+    put_image(aws, "api-abc123")
+    put_image(aws, "authorizer-abc123")
+    arn = "arn:aws:codeconnections:us-east-1:123456789012:connection/x"
+    config = ProjectConfig(image_tag="abc123", connection_arn=arn)
+    templates = write_templates(tmp_path)
+    progress, out = quiet_progress()
+    first = deploy(config, aws, templates, progress=progress, poll_seconds=0.05)
+    assert [r.name for r in first.stacks] == [
+        "ecs1-create-pipeline",
+        "ecs1-update-pipeline",
+        "ecs1-update-lambda-pipeline",
+        "ecs1-app",
+    ]
+    assert {r.outcome for r in first.stacks} == {"created"}
+    assert "images api-abc123, authorizer-abc123: in ecs1" in out.getvalue()
+    second = deploy(config, aws, templates, progress=progress, poll_seconds=0.05)
+    assert {r.outcome for r in second.stacks} == {"up to date"}
+    assert second.summary().startswith("deploy succeeded in ")
+    all_stacks = "ecs1-create-pipeline, ecs1-update-pipeline, ecs1-update-lambda-pipeline, ecs1-app"
+    assert f"(up to date: {all_stacks})" in second.summary()
