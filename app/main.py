@@ -18,6 +18,7 @@ from app.api.routes import auth, health, locations, users
 from app.bootstrap import ensure_admin
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
+from app.location_store import LocationStore
 
 log = logging.getLogger("app")
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.token_cache = {}
+        app.state.locations = LocationStore(app.state.sessionmaker)
         try:
             log.info(await ensure_admin(app.state.sessionmaker, active))
             yield

@@ -1,5 +1,7 @@
 """Dependencies as named aliases, so route signatures read like sentences.
 
+They are all `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop per request.
+
 `bearer_scheme` is the marker of a protected route: the route table (app/api/route_table.py) and therefore
 API Gateway's authorizer settings are derived from which routes depend on it.
 """
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.tokens import InvalidToken, TokenUser, decode_access_token
+from app.location_store import LocationStore
 from app.models import User
 
 TOKEN_URL = "/auth/token"  # noqa: S105 (a path, not a secret)
@@ -30,7 +33,7 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -43,6 +46,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_locations_store(request: Request) -> LocationStore:
+    return request.app.state.locations
+
+
+LocationsDep = Annotated[LocationStore, Depends(get_locations_store)]
 
 
 def _verified(request: Request, token: str) -> TokenUser:
@@ -64,11 +74,11 @@ def _verified(request: Request, token: str) -> TokenUser:
     return user
 
 
-def get_token_user(request: Request, token: Annotated[str, Depends(bearer_scheme)]) -> TokenUser:
+async def get_token_user(request: Request, token: Annotated[str, Depends(bearer_scheme)]) -> TokenUser:
     return _verified(request, token)
 
 
-def get_optional_token_user(
+async def get_optional_token_user(
     request: Request, token: Annotated[str | None, Depends(optional_bearer_scheme)]
 ) -> TokenUser | None:
     return None if token is None else _verified(request, token)

@@ -3,23 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import Row, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, select
 
-from app.api.deps import CurrentUser, SessionDep, unauthorized
+from app.api.deps import CurrentUser, LocationsDep, SessionDep, unauthorized
+from app.location_store import LATEST_COLUMNS, NewLocation, UserGone
 from app.models import Location, User
 from app.schemas import MAX_ID, MAX_PAGE, LocationIds, LocationIn, LocationPage, UserLocation, errors
 
 router = APIRouter(prefix="/location", tags=["locations"])
-
-_COLUMNS = (
-    User.id,
-    User.user_name,
-    Location.lat,
-    Location.lng,
-    Location.created_at,
-    Location.id.label("location_id"),
-)
 
 
 def _user_location(row: Row) -> UserLocation:
@@ -32,49 +23,27 @@ def _user_location(row: Row) -> UserLocation:
     response_model=UserLocation,
     responses=errors(400, 401, 403),
 )
-async def update_location(body: LocationIn, session: SessionDep, user: CurrentUser) -> UserLocation:
+async def update_location(body: LocationIn, locations: LocationsDep, user: CurrentUser) -> UserLocation:
     if body.user_name is not None and body.user_name != user.user_name:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="you can only report your own location")
-    statement = (
-        insert(Location)
-        .values(user_id=user.id, lat=float(body.lat), lng=float(body.lng))
-        .returning(Location.id, Location.created_at)
-    )
     try:
-        location_id, created_at = (await session.execute(statement)).one()
-        await session.commit()
-    except IntegrityError as exc:  # the foreign key: the user was deleted after the token was issued
-        await session.rollback()
+        stored = await locations.add(NewLocation(user_id=user.id, lat=body.lat, lng=body.lng))
+    except UserGone as exc:
         raise unauthorized("the user of this token no longer exists") from exc
     return UserLocation(
         id=user.id,
         user_name=user.user_name,
-        lat=float(body.lat),
-        lng=float(body.lng),
-        created_at=created_at,
-        location_id=location_id,
+        lat=body.lat,
+        lng=body.lng,
+        created_at=stored.created_at,
+        location_id=stored.location_id,
     )
 
 
 @router.post("/get_locations", response_model=list[UserLocation], responses=errors(400, 401))
-async def get_locations(body: LocationIds, session: SessionDep, _user: CurrentUser) -> list[UserLocation]:
+async def get_locations(body: LocationIds, locations: LocationsDep, _user: CurrentUser) -> list[UserLocation]:
     """The latest location of each listed user who has one (one index seek per user)."""
-    latest_id = (
-        select(Location.id)
-        .where(Location.user_id == User.id)
-        .order_by(Location.id.desc())
-        .limit(1)
-        .correlate(User)
-        .scalar_subquery()
-    )
-    statement = (
-        select(*_COLUMNS)
-        .select_from(User)
-        .join(Location, Location.id == latest_id)
-        .where(User.id.in_(set(body.ids)))
-        .order_by(User.id)
-    )
-    return [_user_location(row) for row in await session.execute(statement)]
+    return [_user_location(row) for row in await locations.latest(frozenset(body.ids))]
 
 
 @router.get("/history", response_model=LocationPage, responses=errors(401, 404))
@@ -92,7 +61,7 @@ async def history(
     if await session.scalar(select(User.id).where(User.id == target_id)) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no user with id {target_id}")
     statement = (
-        select(*_COLUMNS)
+        select(*LATEST_COLUMNS)
         .join(Location, Location.user_id == User.id)
         .where(User.id == target_id)
         .order_by(Location.id.desc())
