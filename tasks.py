@@ -100,3 +100,81 @@ def push(
             [target] if target else TARGETS,
         )
     print(f"pushed {' and '.join(pushed)}")
+
+
+RENDER_HELP = {
+    "connection-arn": "ARN of the GitHub connection (CodeConnections) the pipelines use",
+    "github-repo": "GitHub repository the pipelines build, as owner/name",
+    "branch": "branch whose pushes run the pipelines (default: main)",
+    "region": "AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1)",
+    "ecr-repository": "ECR repository holding both images (default: ecs1)",
+    "artifact-bucket": "pipelines' artifact bucket (default: ecs1-artifacts-<account>-<region>)",
+    "cpu": "task CPU units: 256 (default), 512, 1024, 2048 or 4096",
+    "memory": "task memory in MiB valid for the CPU (default: 512)",
+    "architecture": "ARM64 (default) or X86_64, for the task, the authorizer and CodeBuild",
+    "capacity-provider": "FARGATE (default) or FARGATE_SPOT",
+    "image-tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
+    "account-id": "AWS account id: also write imagedefinitions.json (the update pipeline passes it)",
+    "out": "folder to write into (default: build/templates)",
+}
+
+
+@task(help=RENDER_HELP)
+def render(
+    c: Context,
+    connection_arn: str = "",
+    github_repo: str = "",
+    branch: str = "",
+    region: str = "",
+    ecr_repository: str = "",
+    artifact_bucket: str = "",
+    cpu: int = 0,
+    memory: int = 0,
+    architecture: str = "",
+    capacity_provider: str = "",
+    image_tag: str = "",
+    account_id: str = "",
+    out: str = "build/templates",
+) -> None:
+    """Render the app stack and the three pipeline templates as CloudFormation JSON (ECS1_* env overrides)."""
+    from troposphere_templates.config import ConfigError, ProjectConfig, current_image_tag
+    from troposphere_templates.render import render_all
+
+    try:
+        config = ProjectConfig.from_env().with_options(
+            connection_arn=connection_arn,
+            github_repo=github_repo,
+            branch=branch,
+            region=region,
+            ecr_repository=ecr_repository,
+            artifact_bucket=artifact_bucket,
+            cpu=cpu or None,
+            memory=memory or None,
+            architecture=architecture.upper(),
+            capacity_provider=capacity_provider.upper(),
+            image_tag=image_tag or os.environ.get("ECS1_IMAGE_TAG") or current_image_tag(),
+        )
+    except ConfigError as exc:
+        raise Exit(f"error: {exc}") from None
+    for path in render_all(config, out, account_id=account_id):
+        print(f"wrote {path}")
+    print(
+        f"rendered {config.app_stack} ({config.architecture} {config.cpu}/{config.memory}, "
+        f"{config.capacity_provider}, images :*-{config.image_tag}) and 3 pipelines for {config.region}"
+    )
+
+
+@task(help={"template": "rendered app template (default: build/templates/app.json, rendered if missing)"})
+def cost(c: Context, template: str = "build/templates/app.json") -> None:
+    """Print the itemised fixed monthly cost at idle of the rendered application stack."""
+    from pathlib import Path
+
+    from troposphere_templates.cost import CostError, report
+
+    if not Path(template).exists():
+        print(f"{template} does not exist yet: rendering the default configuration first")
+        render(c, out=str(Path(template).parent))
+    try:
+        print(report(Path(template)))
+    except CostError as exc:
+        raise Exit(f"error: {exc}") from None
