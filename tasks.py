@@ -58,24 +58,23 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
 
 IMAGE_HELP = {
     "tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
-    "repository": "ECR repository: a name (default: ecs1) or a full repository URI",
+    "repository": "ECR repository: a name (default: $ECS1_ECR_REPOSITORY or ecs1) or a full repository URI",
     "target": "only this image: api or authorizer (default: both)",
 }
 
 
-@task(help={**IMAGE_HELP, "architecture": "ARM64 (default) or X86_64: the platform to build for"})
+@task(help={**IMAGE_HELP, "architecture": "ARM64 or X86_64 (default: $ECS1_ARCHITECTURE or ARM64)"})
 def build(c: Context, tag: str = "", repository: str = "", architecture: str = "", target: str = "") -> None:
     """Build the API and authorizer images from the Dockerfile (needs a running Docker engine)."""
     from lifecycle.errors import user_errors
-    from lifecycle.images import TARGETS, build_images, image_tag, platform_for
-    from troposphere_templates.config import ProjectConfig
+    from lifecycle.images import TARGETS, build_images, image_config, image_tag, platform_for
 
-    defaults = ProjectConfig()
     with user_errors():
-        platform = platform_for(architecture or defaults.architecture)
+        config = image_config()
+        platform = platform_for(architecture or config.architecture)
         built = build_images(
             tag or image_tag(),
-            repository or defaults.ecr_repository,
+            repository or config.ecr_repository,
             platform,
             [target] if target else TARGETS,
         )
@@ -89,14 +88,14 @@ def push(
     """Log in to ECR and push the images built by `invoke build` (needs a running Docker engine)."""
     from lifecycle.aws import Aws
     from lifecycle.errors import user_errors
-    from lifecycle.images import TARGETS, image_tag, push_images
-    from troposphere_templates.config import ProjectConfig
+    from lifecycle.images import TARGETS, image_config, image_tag, push_images
 
     with user_errors():
+        config = image_config()
         pushed = push_images(
             tag or image_tag(),
-            repository or ProjectConfig().ecr_repository,
-            Aws(region=region, profile=profile),
+            repository or config.ecr_repository,
+            Aws(region=region or config.region, profile=profile),
             [target] if target else TARGETS,
         )
     print(f"pushed {' and '.join(pushed)}")

@@ -51,7 +51,7 @@ def run_invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 
 def env_without_aws(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ECS1_", "DOCKER_"))}
     # Nothing may reach AWS before the Docker check: an endpoint that refuses connections would show it.
     env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}", AWS_DEFAULT_REGION="us-east-1")
     env.update(overrides)
@@ -141,6 +141,14 @@ def test_build_defaults_to_arm64_and_the_commit_tag(fake_docker: Path) -> None:
     result = run_invoke("build", "--target", "api", env=env_without_aws())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"built ecs1:api-{commit} for linux/arm64"
+
+
+def test_build_follows_the_pipeline_config_variables(fake_docker: Path) -> None:
+    """The pipelines' CodeBuild projects pass the deploy's config as ECS1_* variables."""
+    env = env_without_aws(ECS1_ARCHITECTURE="X86_64", ECS1_ECR_REPOSITORY="team/ecs1")
+    result = run_invoke("build", "--tag", "abc1234", "--target", "api", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "built team/ecs1:api-abc1234 for linux/amd64"
 
 
 def test_a_failing_docker_build_ends_with_one_error_line(fake_docker: Path) -> None:
