@@ -70,6 +70,9 @@ def skip_checks(*checks: tuple[str, str]) -> dict[str, Any]:
     return {"checkov": {"skip": [{"id": check_id, "comment": comment} for check_id, comment in checks]}}
 
 
+# `invoke clean` removes everything, so logs and secrets go with their stack, explicitly.
+DISPOSABLE = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
+
 LOG_GROUP_SKIPS = skip_checks(
     ("CKV_AWS_158", "CloudWatch encrypts logs at rest already; a customer key adds $1/month, no gain")
 )
@@ -333,6 +336,7 @@ class AppStack:
                     PasswordLength=64, ExcludePunctuation=True
                 ),
                 Metadata=skip_checks(cost_reason),
+                **DISPOSABLE,
             )
         )
         self.admin_password_secret = self.add(
@@ -345,6 +349,7 @@ class AppStack:
                     PasswordLength=32, ExcludePunctuation=True
                 ),
                 Metadata=skip_checks(cost_reason),
+                **DISPOSABLE,
             )
         )
 
@@ -366,6 +371,9 @@ class AppStack:
                 ThroughputMode="bursting",  # free at this size; elastic throughput bills per GB transferred
                 FileSystemTags=Tags(Name=f"{c.project}-data"),
                 BackupPolicy=efs.BackupPolicy(Status="ENABLED"),
+                # `invoke clean` deletes the data with the stack; a replacement must not drop the database.
+                DeletionPolicy="Delete",
+                UpdateReplacePolicy="Retain",
             )
         )
         self.access_point = self.add(
@@ -443,6 +451,7 @@ class AppStack:
                 LogGroupName=c.log_groups["api"],
                 RetentionInDays=c.log_retention_days,
                 Metadata=LOG_GROUP_SKIPS,
+                **DISPOSABLE,
             )
         )
         secret_arns = [Ref(self.jwt_secret), Ref(self.admin_password_secret)]
@@ -591,6 +600,7 @@ class AppStack:
                 LogGroupName=c.log_groups["authorizer"],
                 RetentionInDays=c.log_retention_days,
                 Metadata=LOG_GROUP_SKIPS,
+                **DISPOSABLE,
             )
         )
         role = self.add(
@@ -719,6 +729,7 @@ class AppStack:
                 LogGroupName=c.log_groups["access"],
                 RetentionInDays=c.log_retention_days,
                 Metadata=LOG_GROUP_SKIPS,
+                **DISPOSABLE,
             )
         )
         self.add(

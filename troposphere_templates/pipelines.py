@@ -26,7 +26,7 @@ from troposphere import (
 )
 
 from troposphere_templates import policies
-from troposphere_templates.app import LOG_GROUP_SKIPS
+from troposphere_templates.app import DISPOSABLE, LOG_GROUP_SKIPS
 from troposphere_templates.config import PIPELINE_KINDS, ProjectConfig
 
 # Amazon Linux 2023 CodeBuild images: Python 3.11+ and Docker on both architectures.
@@ -131,6 +131,7 @@ class PipelineStack:
                 LogGroupName=log_group_name,
                 RetentionInDays=c.log_retention_days,
                 Metadata=LOG_GROUP_SKIPS,
+                **DISPOSABLE,
             )
         )
         statements = [
