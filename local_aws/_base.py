@@ -1,0 +1,46 @@
+"""The boilerplate every emulated CloudFormation resource type shares.
+
+moto builds its type -> model map from `CloudFormationModel.__subclasses__()`, which lists *direct* subclasses
+only, so each emulation is declared `class X(Emulated, CloudFormationModel)`: this mixin carries the shared
+parts without hiding the class from that map.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+
+class Emulated:
+    CFN_TYPE: ClassVar[str]
+    # The property that names the resource (moto generates "<stack>-<logical id>-<suffix>" when it is absent).
+    NAME_PROPERTY: ClassVar[str] = ""
+    # GetAtt attribute name -> instance attribute holding its value.
+    ATTRIBUTES: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.CFN_TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in cls.ATTRIBUTES
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        if attribute_name not in self.ATTRIBUTES:
+            raise UnformattedGetAttTemplateException()
+        return getattr(self, self.ATTRIBUTES[attribute_name])
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, *args: Any, **kwargs: Any) -> None:
+        # moto calls instance.delete(account_id, region_name) first and falls back to this only when that
+        # raised TypeError/AttributeError: a bug in the emulation, so say so instead of a silent no-op.
+        raise RuntimeError(f"local_aws: deleting a {cls.CFN_TYPE} failed inside the emulation")

@@ -1,0 +1,367 @@
+"""AWS::ApiGatewayV2::* emulations backed by moto's apigatewayv2 backend (get_apis, get_routes see them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.apigatewayv2.exceptions import ApiNotFound
+from moto.apigatewayv2.models import ApiGatewayV2Backend, apigatewayv2_backends
+from moto.core.common_models import CloudFormationModel
+
+from local_aws._base import Emulated
+from local_aws._props import as_bool, camelize, tag_map
+
+
+def _backend(account_id: str, region_name: str) -> ApiGatewayV2Backend:
+    return apigatewayv2_backends[account_id][region_name]
+
+
+def _forget_if_api_gone(delete: Any, *args: Any) -> None:
+    # Deleting an API deletes its routes, integrations, authorizers and stages with it (as in AWS), so a child
+    # whose API is already gone counts as deleted.
+    try:
+        delete(*args)
+    except ApiNotFound:
+        pass
+
+
+class Api(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::ApiGatewayV2::Api"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"ApiEndpoint": "api_endpoint", "ApiId": "api_id"}
+
+    def __init__(self, api: Any):
+        self.api_id = api.api_id
+        self.api_endpoint = api.api_endpoint
+        self.arn = api.arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.api_id
+
+    @staticmethod
+    def _settings(props: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "api_key_selection_expression": props.get("ApiKeySelectionExpression"),
+            "cors_configuration": camelize(props.get("CorsConfiguration")),
+            "description": props.get("Description"),
+            "disable_schema_validation": as_bool(props.get("DisableSchemaValidation")),
+            "disable_execute_api_endpoint": as_bool(props.get("DisableExecuteApiEndpoint")),
+            "route_selection_expression": props.get("RouteSelectionExpression"),
+            "version": props.get("Version"),
+        }
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Api:
+        props = cloudformation_json["Properties"]
+        api = _backend(account_id, region_name).create_api(
+            name=props.get("Name", resource_name),
+            protocol_type=props.get("ProtocolType", "HTTP"),
+            tags=tag_map(props.get("Tags")),
+            **cls._settings(props),
+        )
+        return cls(api)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Api,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Api:
+        props = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        backend.update_api(api_id=original_resource.api_id, name=props.get("Name"), **cls._settings(props))
+        backend.tag_resource(original_resource.arn, tag_map(props.get("Tags")))
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _backend(account_id, region_name).delete_api(self.api_id)
+
+
+class VpcLink(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::ApiGatewayV2::VpcLink"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"VpcLinkId": "vpc_link_id"}
+
+    def __init__(self, vpc_link: Any):
+        self.vpc_link_id = vpc_link.id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.vpc_link_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> VpcLink:
+        props = cloudformation_json["Properties"]
+        vpc_link = _backend(account_id, region_name).create_vpc_link(
+            name=props.get("Name", resource_name),
+            sg_ids=props.get("SecurityGroupIds", []),
+            subnet_ids=props["SubnetIds"],
+            tags=tag_map(props.get("Tags")),
+        )
+        return cls(vpc_link)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: VpcLink,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> VpcLink:
+        props = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        current = backend.get_vpc_link(original_resource.vpc_link_id)
+        if current.subnet_ids != props["SubnetIds"] or current.sg_ids != props.get("SecurityGroupIds", []):
+            # Subnets and security groups cannot change in place: AWS replaces the link.
+            new = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return new
+        backend.update_vpc_link(original_resource.vpc_link_id, name=props.get("Name", current.name))
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _backend(account_id, region_name).delete_vpc_link(self.vpc_link_id)
+
+
+class _ApiChild(Emulated):
+    """A resource that lives inside one API: changing ApiId replaces it, anything else updates it in place."""
+
+    api_id: str
+
+    @classmethod
+    def _create(cls, backend: ApiGatewayV2Backend, props: dict[str, Any], name: str) -> Any:
+        raise NotImplementedError
+
+    def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        return cls._create(
+            _backend(account_id, region_name), cloudformation_json["Properties"], resource_name
+        )
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        props = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        if props["ApiId"] != original_resource.api_id:
+            new = cls._create(backend, props, new_resource_name)
+            original_resource.delete(account_id, region_name)
+            return new
+        original_resource._update(backend, props)
+        return original_resource
+
+
+class Integration(_ApiChild, CloudFormationModel):
+    CFN_TYPE = "AWS::ApiGatewayV2::Integration"
+    ATTRIBUTES = {"IntegrationId": "integration_id"}
+
+    def __init__(self, api_id: str, integration_id: str):
+        self.api_id = api_id
+        self.integration_id = integration_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.integration_id
+
+    @staticmethod
+    def _settings(props: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "connection_id": props.get("ConnectionId"),
+            "connection_type": props.get("ConnectionType", "INTERNET"),
+            "content_handling_strategy": props.get("ContentHandlingStrategy"),
+            "credentials_arn": props.get("CredentialsArn"),
+            "description": props.get("Description"),
+            "integration_method": props.get("IntegrationMethod"),
+            "integration_subtype": props.get("IntegrationSubtype"),
+            "integration_type": props["IntegrationType"],
+            "integration_uri": props.get("IntegrationUri"),
+            "passthrough_behavior": props.get("PassthroughBehavior"),
+            "payload_format_version": props.get("PayloadFormatVersion"),
+            "request_parameters": props.get("RequestParameters"),
+            "request_templates": props.get("RequestTemplates"),
+            "response_parameters": props.get("ResponseParameters"),
+            "template_selection_expression": props.get("TemplateSelectionExpression"),
+            "timeout_in_millis": props.get("TimeoutInMillis"),
+            "tls_config": camelize(props.get("TlsConfig")),
+        }
+
+    @classmethod
+    def _create(cls, backend: ApiGatewayV2Backend, props: dict[str, Any], name: str) -> Integration:
+        integration = backend.create_integration(api_id=props["ApiId"], **cls._settings(props))
+        return cls(props["ApiId"], integration.id)
+
+    def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
+        backend.update_integration(
+            api_id=self.api_id, integration_id=self.integration_id, **self._settings(props)
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _forget_if_api_gone(
+            _backend(account_id, region_name).delete_integration, self.api_id, self.integration_id
+        )
+
+
+class Authorizer(_ApiChild, CloudFormationModel):
+    CFN_TYPE = "AWS::ApiGatewayV2::Authorizer"
+    ATTRIBUTES = {"AuthorizerId": "authorizer_id"}
+
+    def __init__(self, api_id: str, authorizer_id: str):
+        self.api_id = api_id
+        self.authorizer_id = authorizer_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.authorizer_id
+
+    @staticmethod
+    def _settings(props: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "auth_creds_arn": props.get("AuthorizerCredentialsArn"),
+            "auth_payload_format_version": props.get("AuthorizerPayloadFormatVersion"),
+            "auth_result_ttl": props.get("AuthorizerResultTtlInSeconds"),
+            "authorizer_uri": props.get("AuthorizerUri"),
+            "authorizer_type": props["AuthorizerType"],
+            "enable_simple_response": as_bool(props.get("EnableSimpleResponses")),
+            "identity_source": props.get("IdentitySource"),
+            "identity_validation_expr": props.get("IdentityValidationExpression"),
+            "jwt_config": camelize(props.get("JwtConfiguration")),
+            "name": props["Name"],
+        }
+
+    @classmethod
+    def _create(cls, backend: ApiGatewayV2Backend, props: dict[str, Any], name: str) -> Authorizer:
+        authorizer = backend.create_authorizer(api_id=props["ApiId"], **cls._settings(props))
+        return cls(props["ApiId"], authorizer.id)
+
+    def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
+        backend.update_authorizer(
+            api_id=self.api_id, authorizer_id=self.authorizer_id, **self._settings(props)
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _forget_if_api_gone(
+            _backend(account_id, region_name).delete_authorizer, self.api_id, self.authorizer_id
+        )
+
+
+class Route(_ApiChild, CloudFormationModel):
+    CFN_TYPE = "AWS::ApiGatewayV2::Route"
+    ATTRIBUTES = {"RouteId": "route_id"}
+
+    def __init__(self, api_id: str, route_id: str):
+        self.api_id = api_id
+        self.route_id = route_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.route_id
+
+    @staticmethod
+    def _settings(props: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "api_key_required": as_bool(props.get("ApiKeyRequired")) or False,
+            "authorization_scopes": props.get("AuthorizationScopes", []),
+            "authorization_type": props.get("AuthorizationType", "NONE"),
+            "authorizer_id": props.get("AuthorizerId"),
+            "model_selection_expression": props.get("ModelSelectionExpression"),
+            "operation_name": props.get("OperationName"),
+            "request_models": props.get("RequestModels"),
+            "request_parameters": props.get("RequestParameters"),
+            "route_key": props["RouteKey"],
+            "route_response_selection_expression": props.get("RouteResponseSelectionExpression"),
+            "target": props.get("Target"),
+        }
+
+    @classmethod
+    def _create(cls, backend: ApiGatewayV2Backend, props: dict[str, Any], name: str) -> Route:
+        route = backend.create_route(api_id=props["ApiId"], **cls._settings(props))
+        return cls(props["ApiId"], route.route_id)
+
+    def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
+        route = backend.get_route(self.api_id, self.route_id)
+        settings = self._settings(props)
+        # moto's update keeps a value it is given None for; CloudFormation clears a removed property.
+        route.authorizer_id = settings["authorizer_id"]
+        route.target = settings["target"]
+        backend.update_route(api_id=self.api_id, route_id=self.route_id, **settings)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _forget_if_api_gone(_backend(account_id, region_name).delete_route, self.api_id, self.route_id)
+
+
+class Stage(_ApiChild, CloudFormationModel):
+    CFN_TYPE = "AWS::ApiGatewayV2::Stage"
+    NAME_PROPERTY = "StageName"
+
+    def __init__(self, api_id: str, stage_name: str):
+        self.api_id = api_id
+        self.stage_name = stage_name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.stage_name
+
+    @staticmethod
+    def _config(props: dict[str, Any], name: str) -> dict[str, Any]:
+        config = camelize(
+            {key: value for key, value in props.items() if key not in ("ApiId", "Tags", "StageName")},
+            keep_values_of=frozenset({"StageVariables"}),
+        )
+        if "autoDeploy" in config:
+            config["autoDeploy"] = as_bool(config["autoDeploy"])
+        config["stageName"] = props.get("StageName", name)
+        config["tags"] = tag_map(props.get("Tags"))
+        return config
+
+    @classmethod
+    def _create(cls, backend: ApiGatewayV2Backend, props: dict[str, Any], name: str) -> Stage:
+        stage = backend.create_stage(props["ApiId"], cls._config(props, name))
+        return cls(props["ApiId"], stage.name)
+
+    def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
+        # moto's Stage has no update: rebuild it from the new properties under the same name, keeping its
+        # creation date as an in-place update does.
+        created = backend.get_stage(self.api_id, self.stage_name).created
+        backend.delete_stage(self.api_id, self.stage_name)
+        stage = backend.create_stage(self.api_id, self._config(props, self.stage_name))
+        stage.created = created
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _forget_if_api_gone(_backend(account_id, region_name).delete_stage, self.api_id, self.stage_name)

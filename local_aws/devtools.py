@@ -1,0 +1,188 @@
+"""AWS::CodeBuild::Project and AWS::CodePipeline::Pipeline emulations backed by moto's codebuild and
+codepipeline backends (list_projects/batch_get_projects and list_pipelines/get_pipeline see them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.codebuild.models import CodeBuild, CodeBuildBackend, codebuild_backends
+from moto.codepipeline.models import CodePipelineBackend, codepipeline_backends
+from moto.core.common_models import CloudFormationModel
+from moto.utilities.utils import get_partition
+
+from local_aws._base import Emulated
+from local_aws._props import camelize
+
+
+def _codebuild(account_id: str, region_name: str) -> CodeBuildBackend:
+    return codebuild_backends[account_id][region_name]
+
+
+def _codepipeline(account_id: str, region_name: str) -> CodePipelineBackend:
+    return codepipeline_backends[account_id][region_name]
+
+
+def _codebuild_shape(value: Any) -> Any:
+    # The CodeBuild API spells the buildspec key in lower case, unlike every other key.
+    shaped = camelize(value)
+    if isinstance(shaped, dict) and "buildSpec" in shaped:
+        shaped["buildspec"] = shaped.pop("buildSpec")
+    return shaped
+
+
+class Project(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::CodeBuild::Project"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"Arn": "arn"}
+
+    def __init__(self, name: str, arn: str):
+        self.name = name
+        self.arn = arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def _project(account_id: str, region_name: str, name: str, props: dict[str, Any]) -> CodeBuild:
+        tags = camelize(props.get("Tags"))
+        return CodeBuild(
+            account_id,
+            region_name,
+            project_name=name,
+            description=props.get("Description"),
+            project_source=_codebuild_shape(props["Source"]),
+            artifacts=camelize(props["Artifacts"]),
+            environment=camelize(props["Environment"]),
+            serviceRole=props["ServiceRole"],
+            tags=tags,
+            cache=camelize(props.get("Cache")),
+            timeout=props.get("TimeoutInMinutes", 60),
+            queued_timeout=props.get("QueuedTimeoutInMinutes", 480),
+            source_version=props.get("SourceVersion"),
+            logs_config=camelize(props.get("LogsConfig")),
+            vpc_config=camelize(props.get("VpcConfig")),
+        )
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Project:
+        props = cloudformation_json["Properties"]
+        name = props.get("Name", resource_name)
+        backend = _codebuild(account_id, region_name)
+        if name in backend.codebuild_projects:
+            raise ValueError(
+                f"Project already exists: arn:{get_partition(region_name)}:codebuild:{region_name}:"
+                f"{account_id}:project/{name}"
+            )
+        backend.codebuild_projects[name] = cls._project(account_id, region_name, name, props)
+        backend.build_history[name] = []
+        return cls(name, backend.codebuild_projects[name].arn)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Project,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Project:
+        props = cloudformation_json["Properties"]
+        if props.get("Name", original_resource.name) != original_resource.name:
+            new = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return new
+        # moto's backend has no UpdateProject: rebuild the project's metadata in place, keeping its history
+        # and creation date as UpdateProject does.
+        backend = _codebuild(account_id, region_name)
+        created = backend.codebuild_projects[original_resource.name].project_metadata["created"]
+        project = cls._project(account_id, region_name, original_resource.name, props)
+        project.project_metadata["created"] = created
+        backend.codebuild_projects[original_resource.name] = project
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _codebuild(account_id, region_name).delete_project(self.name)
+
+
+class Pipeline(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::CodePipeline::Pipeline"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"Version": "version"}
+
+    def __init__(self, name: str, account_id: str, region_name: str):
+        self.name = name
+        self._account_id = account_id
+        self._region_name = region_name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @property
+    def version(self) -> str:
+        pipeline, _ = _codepipeline(self._account_id, self._region_name).get_pipeline(self.name)
+        return str(pipeline["version"])
+
+    @staticmethod
+    def _declaration(name: str, props: dict[str, Any]) -> dict[str, Any]:
+        # RestartExecutionOnUpdate and DisableInboundStageTransitions are CloudFormation-only settings, not
+        # part of the pipeline declaration the API stores.
+        declared = {
+            key: value
+            for key, value in props.items()
+            if key not in ("Name", "Tags", "RestartExecutionOnUpdate", "DisableInboundStageTransitions")
+        }
+        # Action configuration keys are the action provider's own names (ConnectionArn, StackName...).
+        pipeline = camelize(declared, keep_values_of=frozenset({"Configuration"}))
+        pipeline["name"] = name
+        return pipeline
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Pipeline:
+        props = cloudformation_json["Properties"]
+        name = props.get("Name", resource_name)
+        _codepipeline(account_id, region_name).create_pipeline(
+            cls._declaration(name, props), camelize(props.get("Tags")) or None
+        )
+        return cls(name, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Pipeline,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Pipeline:
+        props = cloudformation_json["Properties"]
+        if props.get("Name", original_resource.name) != original_resource.name:
+            new = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return new
+        _codepipeline(account_id, region_name).update_pipeline(
+            cls._declaration(original_resource.name, props)
+        )
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _codepipeline(account_id, region_name).delete_pipeline(self.name)

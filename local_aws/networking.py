@@ -1,0 +1,257 @@
+"""EC2, Lambda and S3 pieces moto's CloudFormation creates but never deletes (or does not know at all).
+
+moto's models for AWS::EC2::InternetGateway, ::VPCGatewayAttachment, ::RouteTable, ::Route,
+::SecurityGroupIngress and ::VPCEndpoint create the resource but have no deletion, so a stack delete leaves
+them behind and the VPC cannot go (DependencyViolation). `install_deletions()` gives those moto classes the
+`delete(account_id, region_name)` method moto's stack deletion calls. The types moto gets wrong or lacks are
+emulated below: a subnet/route-table association that really associates, security-group egress rules, Lambda
+permissions with a statement id, and S3 bucket policies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.awslambda.models import lambda_backends
+from moto.core.common_models import CloudFormationModel
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.internet_gateways import InternetGateway
+from moto.ec2.models.route_tables import Route, RouteTable
+from moto.ec2.models.security_groups import SecurityGroupIngress
+from moto.ec2.models.vpcs import VPCEndPoint
+from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
+from moto.s3.models import s3_backends
+from moto.utilities.utils import get_partition
+
+from local_aws._base import Emulated
+
+
+def _ec2(account_id: str, region_name: str) -> Any:
+    return ec2_backends[account_id][region_name]
+
+
+def _delete_internet_gateway(self: InternetGateway, account_id: str, region_name: str) -> None:
+    _ec2(account_id, region_name).delete_internet_gateway(self.id)
+
+
+def _delete_gateway_attachment(self: VPCGatewayAttachment, account_id: str, region_name: str) -> None:
+    _ec2(account_id, region_name).detach_internet_gateway(self.gateway_id, self.vpc_id)
+
+
+def _delete_route_table(self: RouteTable, account_id: str, region_name: str) -> None:
+    _ec2(account_id, region_name).delete_route_table(self.id)
+
+
+def _delete_route(self: Route, account_id: str, region_name: str) -> None:
+    _ec2(account_id, region_name).delete_route(
+        self.route_table.id,
+        self.destination_cidr_block,
+        destination_ipv6_cidr_block=self.destination_ipv6_cidr_block,
+        destination_prefix_list_id=self.destination_prefix_list.id if self.destination_prefix_list else None,
+    )
+
+
+def _ingress_rule(properties: dict[str, Any]) -> dict[str, Any]:
+    source_group = {
+        key: properties[prop]
+        for key, prop in (("GroupId", "SourceSecurityGroupId"), ("GroupName", "SourceSecurityGroupName"))
+        if prop in properties
+    }
+    return {
+        "ip_protocol": str(properties["IpProtocol"]),
+        "from_port": properties.get("FromPort"),
+        "to_port": properties.get("ToPort"),
+        "ip_ranges": (
+            [{"CidrIp": properties["CidrIp"], "Description": properties.get("Description")}]
+            if "CidrIp" in properties
+            else []
+        ),
+        "source_groups": [source_group] if source_group else [],
+    }
+
+
+def _delete_ingress(self: SecurityGroupIngress, account_id: str, region_name: str) -> None:
+    _ec2(account_id, region_name).revoke_security_group_ingress(
+        group_name_or_id=self.security_group.id, **_ingress_rule(self.properties)
+    )
+
+
+def _delete_vpc_endpoint(self: VPCEndPoint, account_id: str, region_name: str) -> None:
+    backend = _ec2(account_id, region_name)
+    backend.delete_vpc_endpoints([self.id])
+    # moto keeps a deleted endpoint listed in state "deleted"; AWS drops it from the listing soon after.
+    backend.vpc_end_points.pop(self.id, None)
+
+
+def install_deletions() -> None:
+    InternetGateway.delete = _delete_internet_gateway  # type: ignore[attr-defined]
+    VPCGatewayAttachment.delete = _delete_gateway_attachment  # type: ignore[attr-defined]
+    RouteTable.delete = _delete_route_table  # type: ignore[attr-defined]
+    Route.delete = _delete_route  # type: ignore[attr-defined]
+    SecurityGroupIngress.delete = _delete_ingress  # type: ignore[attr-defined]
+    VPCEndPoint.delete = _delete_vpc_endpoint  # type: ignore[attr-defined]
+
+
+class SubnetRouteTableAssociation(Emulated, CloudFormationModel):
+    """moto's version records the pair aside without associating the subnet in the route table."""
+
+    CFN_TYPE = "AWS::EC2::SubnetRouteTableAssociation"
+    ATTRIBUTES = {"Id": "association_id"}
+
+    def __init__(self, association_id: str):
+        self.association_id = association_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.association_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SubnetRouteTableAssociation:
+        props = cloudformation_json["Properties"]
+        association_id = _ec2(account_id, region_name).associate_route_table(
+            props["RouteTableId"], subnet_id=props["SubnetId"]
+        )
+        return cls(association_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _ec2(account_id, region_name).disassociate_route_table(self.association_id)
+
+
+class SecurityGroupEgress(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::EC2::SecurityGroupEgress"
+    ATTRIBUTES = {"Id": "rule_id"}
+
+    def __init__(self, group_id: str, rule: dict[str, Any], rule_id: str):
+        self.group_id = group_id
+        self.rule = rule
+        self.rule_id = rule_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.rule_id
+
+    @staticmethod
+    def _rule(props: dict[str, Any]) -> dict[str, Any]:
+        destination_group = props.get("DestinationSecurityGroupId")
+        return {
+            "ip_protocol": str(props["IpProtocol"]),
+            "from_port": props.get("FromPort"),
+            "to_port": props.get("ToPort"),
+            "ip_ranges": (
+                [{"CidrIp": props["CidrIp"], "Description": props.get("Description")}]
+                if "CidrIp" in props
+                else []
+            ),
+            "source_groups": [{"GroupId": destination_group}] if destination_group else [],
+            "prefix_list_ids": (
+                [{"PrefixListId": props["DestinationPrefixListId"]}]
+                if "DestinationPrefixListId" in props
+                else []
+            ),
+        }
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SecurityGroupEgress:
+        props = cloudformation_json["Properties"]
+        rule = cls._rule(props)
+        rules, _ = _ec2(account_id, region_name).authorize_security_group_egress(
+            group_name_or_id=props["GroupId"], **rule
+        )
+        return cls(props["GroupId"], rule, rules[0].id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _ec2(account_id, region_name).revoke_security_group_egress(
+            group_name_or_id=self.group_id, **self.rule
+        )
+
+
+class LambdaPermission(Emulated, CloudFormationModel):
+    """moto's version adds the statement under a random id it does not keep, so it can never be removed."""
+
+    CFN_TYPE = "AWS::Lambda::Permission"
+
+    def __init__(self, function_name: str, statement_id: str):
+        self.function_name = function_name
+        self.statement_id = statement_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.statement_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> LambdaPermission:
+        props = cloudformation_json["Properties"]
+        function = lambda_backends[account_id][region_name].get_function(props["FunctionName"])
+        function.policy.add_statement(raw=json.dumps({**props, "StatementId": resource_name}))
+        return cls(props["FunctionName"], resource_name)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = lambda_backends[account_id][region_name]
+        backend.remove_permission(self.function_name, self.statement_id)
+
+
+class BucketPolicy(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::S3::BucketPolicy"
+
+    def __init__(self, bucket: str):
+        self.bucket = bucket
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> BucketPolicy:
+        props = cloudformation_json["Properties"]
+        document = props["PolicyDocument"]
+        s3_backends[account_id][get_partition(region_name)].put_bucket_policy(
+            props["Bucket"], (document if isinstance(document, str) else json.dumps(document)).encode()
+        )
+        return cls(props["Bucket"])
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: BucketPolicy,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> BucketPolicy:
+        if cloudformation_json["Properties"]["Bucket"] != original_resource.bucket:
+            original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        s3_backends[account_id][get_partition(region_name)].delete_bucket_policy(self.bucket)

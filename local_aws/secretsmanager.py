@@ -1,0 +1,120 @@
+"""AWS::SecretsManager::Secret emulation backed by moto's secretsmanager backend (moto has no such type)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
+
+from local_aws._base import Emulated
+from local_aws._props import as_bool
+
+
+def _backend(account_id: str, region_name: str) -> SecretsManagerBackend:
+    return secretsmanager_backends[account_id][region_name]
+
+
+def _generate(backend: SecretsManagerBackend, spec: dict[str, Any]) -> str:
+    """The value CloudFormation stores for GenerateSecretString: a random password, or a JSON object built
+    from SecretStringTemplate with the password under GenerateStringKey."""
+    password = json.loads(
+        backend.get_random_password(
+            password_length=int(spec.get("PasswordLength", 32)),
+            exclude_characters=spec.get("ExcludeCharacters", ""),
+            exclude_numbers=bool(as_bool(spec.get("ExcludeNumbers"))),
+            exclude_punctuation=bool(as_bool(spec.get("ExcludePunctuation"))),
+            exclude_uppercase=bool(as_bool(spec.get("ExcludeUppercase"))),
+            exclude_lowercase=bool(as_bool(spec.get("ExcludeLowercase"))),
+            include_space=bool(as_bool(spec.get("IncludeSpace"))),
+            require_each_included_type=as_bool(spec.get("RequireEachIncludedType")) is not False,
+        )
+    )["RandomPassword"]
+    if "SecretStringTemplate" not in spec:
+        return password
+    document = json.loads(spec["SecretStringTemplate"])
+    document[spec["GenerateStringKey"]] = password
+    return json.dumps(document)
+
+
+class Secret(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::SecretsManager::Secret"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"Id": "arn"}
+
+    def __init__(self, arn: str, name: str, generate_spec: dict[str, Any] | None):
+        self.arn = arn
+        self.name = name
+        self.generate_spec = generate_spec
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Secret:
+        props = cloudformation_json["Properties"]
+        if "SecretString" in props and "GenerateSecretString" in props:
+            raise ValueError("SecretString and GenerateSecretString are mutually exclusive")
+        backend = _backend(account_id, region_name)
+        if "GenerateSecretString" in props:
+            value = _generate(backend, props["GenerateSecretString"])
+        else:
+            value = props.get("SecretString")
+        name = props.get("Name", resource_name)
+        backend.create_secret(
+            name=name,
+            secret_string=value,
+            secret_binary=None,
+            description=props.get("Description"),
+            tags=props.get("Tags"),
+            kms_key_id=props.get("KmsKeyId"),
+            client_request_token=None,
+            replica_regions=[],
+            force_overwrite=False,
+        )
+        return cls(backend.describe_secret(name).arn, name, props.get("GenerateSecretString"))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Secret,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Secret:
+        props = cloudformation_json["Properties"]
+        if props.get("Name", original_resource.name) != original_resource.name:
+            new = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return new
+        backend = _backend(account_id, region_name)
+        secret = backend.describe_secret(original_resource.arn)
+        secret.description = props.get("Description")
+        secret.kms_key_id = props.get("KmsKeyId")
+        # A changed SecretString becomes the new current version; a generated value is kept across updates
+        # unless GenerateSecretString itself changed, as CloudFormation does.
+        spec = props.get("GenerateSecretString")
+        if "SecretString" in props:
+            backend.update_secret(original_resource.arn, secret_string=props["SecretString"])
+        elif spec is not None and spec != original_resource.generate_spec:
+            backend.update_secret(original_resource.arn, secret_string=_generate(backend, spec))
+        original_resource.generate_spec = spec
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        # CloudFormation deletes a stack's secret without a recovery window: the name is free again at once.
+        _backend(account_id, region_name).delete_secret(
+            self.arn, recovery_window_in_days=None, force_delete_without_recovery=True
+        )

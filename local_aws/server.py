@@ -1,0 +1,115 @@
+"""moto's server, in this process, with the project's CloudFormation emulations installed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from local_aws.emulations import install
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class EmulatorError(Exception):
+    """The emulator could not start (one line, for the user)."""
+
+
+class _Server(ThreadedMotoServer):
+    """ThreadedMotoServer waits forever when its port is taken (the error dies in its thread): report it."""
+
+    def __init__(self, port: int):
+        super().__init__(ip_address=HOST, port=port, verbose=False)
+        self.error: OSError | None = None
+
+    def _server_entry(self) -> None:
+        try:
+            super()._server_entry()
+        except OSError as exc:
+            self.error = exc
+            self._server_ready_event.set()
+
+
+class LocalAws:
+    """A running emulator: `endpoint_url`, `environment()`, `stop()`."""
+
+    def __init__(self, port: int = DEFAULT_PORT):
+        install()
+        # Backends are process-wide: a new emulator starts empty even if another ran in this process before.
+        moto_api_backend.reset()
+        self._server = _Server(port)
+        self._server.start()
+        if self._server.error is not None:
+            raise EmulatorError(f"cannot listen on {HOST}:{port}: {self._server.error.strerror}")
+        host, bound_port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{bound_port}"
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables that point boto3, the AWS CLI and `invoke deploy` at this emulator."""
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, **CREDENTIALS}
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@contextmanager
+def running(port: int = 0) -> Iterator[str]:
+    """Run the emulator for the duration of a `with` block and give its endpoint URL.
+
+    `port=0` picks a free port, so tests never collide. boto3 clients need the endpoint and any credentials:
+
+        with local_aws.running() as endpoint_url:
+            cfn = boto3.client("cloudformation", endpoint_url=endpoint_url, region_name="us-east-1",
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    As a pytest fixture (one server for the module; `monkeypatch` the environment per test if the code under
+    test reads AWS_ENDPOINT_URL):
+
+        @pytest.fixture(scope="module")
+        def endpoint_url():
+            with local_aws.running() as url:
+                yield url
+
+    Moto's state is process-wide and reset when an emulator starts, so run one emulator at a time.
+    """
+    emulator = LocalAws(port)
+    try:
+        yield emulator.endpoint_url
+    finally:
+        emulator.stop()
+
+
+def serve(port: int = DEFAULT_PORT, *, ready: threading.Event | None = None) -> None:
+    """Run the emulator in the foreground until Ctrl+C (what `invoke local-aws` does)."""
+    emulator = LocalAws(port)
+    environment = " ".join(f"{key}={value}" for key, value in emulator.environment().items())
+    print(f"local AWS emulator (moto {_moto_version()}) listening on {emulator.endpoint_url}")
+    print("point the AWS tools at it in another shell:")
+    print(f"  export {environment}")
+    print("then, for example:")
+    print("  invoke deploy")
+    print("  invoke clean --yes")
+    print("Ctrl+C stops it (its state lives in memory and goes with it).", flush=True)
+    stop = ready or threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+        print("local AWS emulator stopped")
+
+
+def _moto_version() -> str:
+    from moto import __version__
+
+    return __version__

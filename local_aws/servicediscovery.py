@@ -1,0 +1,156 @@
+"""AWS::ServiceDiscovery::* (Cloud Map) emulations backed by moto's servicediscovery backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.core.common_models import CloudFormationModel
+from moto.route53.models import route53_backends
+from moto.servicediscovery.models import ServiceDiscoveryBackend, servicediscovery_backends
+from moto.utilities.utils import get_partition
+
+from local_aws._base import Emulated
+
+
+def _backend(account_id: str, region_name: str) -> ServiceDiscoveryBackend:
+    return servicediscovery_backends[account_id][region_name]
+
+
+class PrivateDnsNamespace(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::ServiceDiscovery::PrivateDnsNamespace"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"Id": "namespace_id", "Arn": "arn", "HostedZoneId": "hosted_zone_id"}
+
+    def __init__(self, namespace: Any):
+        self.namespace_id = namespace.id
+        self.arn = namespace.arn
+        self.hosted_zone_id = namespace.dns_properties["HostedZoneId"]
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.namespace_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> PrivateDnsNamespace:
+        props = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        operation_id = backend.create_private_dns_namespace(
+            name=props.get("Name", resource_name),
+            creator_request_id=None,  # type: ignore[arg-type]
+            description=props.get("Description"),  # type: ignore[arg-type]
+            vpc=props["Vpc"],
+            tags=props.get("Tags", []),
+            properties=props.get("Properties", {}),
+        )
+        namespace_id = backend.get_operation(operation_id).targets["NAMESPACE"]
+        return cls(backend.get_namespace(namespace_id))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: PrivateDnsNamespace,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> PrivateDnsNamespace:
+        props = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        namespace = backend.get_namespace(original_resource.namespace_id)
+        if namespace.name != props.get("Name", new_resource_name) or namespace.vpc != props["Vpc"]:
+            new = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return new
+        namespace.description = props.get("Description")
+        namespace.dns_properties = {
+            **props.get("Properties", {}).get("DnsProperties", {}),
+            "HostedZoneId": original_resource.hosted_zone_id,
+        }
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _backend(account_id, region_name).delete_namespace(self.namespace_id)
+        # Cloud Map deletes the private hosted zone it created for the namespace; moto leaves it behind.
+        route53_backends[account_id][get_partition(region_name)].delete_hosted_zone(self.hosted_zone_id)
+
+
+class Service(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::ServiceDiscovery::Service"
+    NAME_PROPERTY = "Name"
+    ATTRIBUTES = {"Id": "service_id", "Arn": "arn", "Name": "name"}
+
+    def __init__(self, service: Any):
+        self.service_id = service.id
+        self.arn = service.arn
+        self.name = service.name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.service_id
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Service:
+        props = cloudformation_json["Properties"]
+        dns_config = props.get("DnsConfig")
+        namespace_id = props.get("NamespaceId") or (dns_config or {}).get("NamespaceId")
+        service = _backend(account_id, region_name).create_service(
+            name=props.get("Name", resource_name),
+            namespace_id=namespace_id,
+            creator_request_id=None,  # type: ignore[arg-type]
+            description=props.get("Description"),  # type: ignore[arg-type]
+            dns_config=dns_config,  # type: ignore[arg-type]
+            health_check_config=props.get("HealthCheckConfig"),  # type: ignore[arg-type]
+            health_check_custom_config=props.get("HealthCheckCustomConfig"),  # type: ignore[arg-type]
+            tags=props.get("Tags", []),
+            service_type=props.get("Type"),  # type: ignore[arg-type]
+        )
+        return cls(service)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Service,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Service:
+        props = cloudformation_json["Properties"]
+        backend = _backend(account_id, region_name)
+        service = backend.get_service(original_resource.service_id)
+        replaced = (
+            service.name != props.get("Name", new_resource_name)
+            or service.namespace_id
+            != (props.get("NamespaceId") or props.get("DnsConfig", {}).get("NamespaceId"))
+            or service.health_check_custom_config != props.get("HealthCheckCustomConfig")
+        )
+        if replaced:
+            new = cls.create_from_cloudformation_json(
+                new_resource_name, cloudformation_json, account_id, region_name
+            )
+            original_resource.delete(account_id, region_name)
+            return new
+        details = {
+            key: props[key] for key in ("Description", "DnsConfig", "HealthCheckConfig") if key in props
+        }
+        backend.update_service(original_resource.service_id, details)
+        return original_resource
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        _backend(account_id, region_name).delete_service(self.service_id)
