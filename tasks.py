@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from invoke import Context, Exit, task
+
+if TYPE_CHECKING:
+    from troposphere_templates.config import ProjectConfig
 
 DEV_DATABASE_URL = "sqlite+aiosqlite:///./data/app.db"
 
@@ -118,6 +124,28 @@ RENDER_HELP = {
 }
 
 
+def _render_config(options: dict[str, Any]) -> ProjectConfig:
+    """The config `render` and `deploy` (same options) use: ECS1_* env, then the options given."""
+    from troposphere_templates.config import ConfigError, ProjectConfig, current_image_tag
+
+    try:
+        return ProjectConfig.from_env().with_options(
+            connection_arn=options["connection_arn"],
+            github_repo=options["github_repo"],
+            branch=options["branch"],
+            region=options["region"],
+            ecr_repository=options["ecr_repository"],
+            artifact_bucket=options["artifact_bucket"],
+            cpu=options["cpu"] or None,
+            memory=options["memory"] or None,
+            architecture=options["architecture"].upper(),
+            capacity_provider=options["capacity_provider"].upper(),
+            image_tag=options["image_tag"] or os.environ.get("ECS1_IMAGE_TAG") or current_image_tag(),
+        )
+    except ConfigError as exc:
+        raise Exit(f"error: {exc}") from None
+
+
 @task(help=RENDER_HELP)
 def render(
     c: Context,
@@ -136,25 +164,9 @@ def render(
     out: str = "build/templates",
 ) -> None:
     """Render the app stack and the three pipeline templates as CloudFormation JSON (ECS1_* env overrides)."""
-    from troposphere_templates.config import ConfigError, ProjectConfig, current_image_tag
+    config = _render_config(locals())
     from troposphere_templates.render import render_all
 
-    try:
-        config = ProjectConfig.from_env().with_options(
-            connection_arn=connection_arn,
-            github_repo=github_repo,
-            branch=branch,
-            region=region,
-            ecr_repository=ecr_repository,
-            artifact_bucket=artifact_bucket,
-            cpu=cpu or None,
-            memory=memory or None,
-            architecture=architecture.upper(),
-            capacity_provider=capacity_provider.upper(),
-            image_tag=image_tag or os.environ.get("ECS1_IMAGE_TAG") or current_image_tag(),
-        )
-    except ConfigError as exc:
-        raise Exit(f"error: {exc}") from None
     for path in render_all(config, out, account_id=account_id):
         print(f"wrote {path}")
     print(
@@ -177,3 +189,95 @@ def cost(c: Context, template: str = "build/templates/app.json") -> None:
         print(report(Path(template)))
     except CostError as exc:
         raise Exit(f"error: {exc}") from None
+
+
+AWS_HELP = {
+    "profile": "AWS profile to use (default: AWS_PROFILE or the default credentials)",
+    "endpoint-url": "send every AWS call here, e.g. the `invoke local-aws` emulator (or AWS_ENDPOINT_URL)",
+}
+DEPLOY_HELP = {
+    **AWS_HELP,
+    "stack": "which stacks: app, pipelines or all (default)",
+    "images": "build and push the images even when the repository already has their tags",
+}
+
+
+def _with_render_options(extra_help: dict[str, str]) -> Callable[[Callable[..., None]], Any]:
+    """Make a task take `render`'s options too (same names, defaults, help), passed on as **render_options."""
+
+    def decorate(body: Callable[..., None]) -> Any:
+        own = [p for p in inspect.signature(body).parameters.values() if p.kind != p.VAR_KEYWORD]
+        taken = {p.name for p in own}
+        render_options = list(inspect.signature(render.body).parameters.values())[1:]
+        shared = [p for p in render_options if p.name not in taken]
+        body.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+        return task(help={**RENDER_HELP, **extra_help}, auto_shortflags=False)(body)
+
+    return decorate
+
+
+@_with_render_options(DEPLOY_HELP)
+def deploy(
+    c: Context,
+    stack: str = "all",
+    profile: str = "",
+    endpoint_url: str = "",
+    images: bool = False,
+    **render_options: Any,
+) -> None:
+    """Render, then create or update the stacks through change sets (and the ECR repository and bucket)."""
+    from pathlib import Path
+
+    from lifecycle.aws import Aws
+    from lifecycle.deploy import deploy as deploy_stacks
+    from lifecycle.errors import user_errors
+
+    render(c, **render_options)
+    config = _render_config(render_options)
+    with user_errors():
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        result = deploy_stacks(config, aws, Path(render_options["out"]), stack=stack, images=images)
+    print(result.summary())
+
+
+@task(
+    help={
+        **AWS_HELP,
+        "yes": "do not ask for confirmation (needed without a terminal)",
+        "region": RENDER_HELP["region"],
+        "project": "project name the stacks and resources are named after (default: ecs1)",
+        "ecr-repository": RENDER_HELP["ecr-repository"],
+        "artifact-bucket": RENDER_HELP["artifact-bucket"],
+        "connection-arn": "the GitHub connection's ARN, to name it in the reminder at the end",
+    }
+)
+def clean(
+    c: Context,
+    yes: bool = False,
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    project: str = "",
+    ecr_repository: str = "",
+    artifact_bucket: str = "",
+    connection_arn: str = "",
+) -> None:
+    """Delete what deploy made: the app stack, the pipeline stacks, the ECR repository and the bucket."""
+    from lifecycle.aws import Aws
+    from lifecycle.clean import clean as clean_all
+    from lifecycle.errors import user_errors
+    from troposphere_templates.config import ConfigError, ProjectConfig
+
+    try:
+        config = ProjectConfig.from_env().with_options(
+            region=region,
+            project=project,
+            ecr_repository=ecr_repository,
+            artifact_bucket=artifact_bucket,
+            connection_arn=connection_arn,
+        )
+    except ConfigError as exc:
+        raise Exit(f"error: {exc}") from None
+    with user_errors():
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        print(clean_all(config, aws, yes=yes))
