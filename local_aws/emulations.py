@@ -11,7 +11,7 @@ from local_aws import (
     devtools,
     ecs,
     failure,
-    networking,
+    moto_gaps,
     secretsmanager,
     servicediscovery,
     stacks,
@@ -20,7 +20,7 @@ from local_aws import (
 # Every type this package emulates or replaces, by module (documentation and tests read this).
 EMULATED_TYPES: tuple[str, ...] = tuple(
     cls.CFN_TYPE
-    for module in (apigatewayv2, servicediscovery, devtools, secretsmanager, ecs, networking, failure)
+    for module in (apigatewayv2, servicediscovery, devtools, secretsmanager, ecs, moto_gaps, failure)
     for cls in vars(module).values()
     if isinstance(cls, type)
     and getattr(cls, "__module__", "") == module.__name__
@@ -37,7 +37,7 @@ def install() -> None:
     """
     for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cache.cache_clear()
-    networking.install_deletions()
+    moto_gaps.install()
     stacks.install()
 
 

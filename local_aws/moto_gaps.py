@@ -1,11 +1,12 @@
-"""EC2, Lambda and S3 pieces moto's CloudFormation creates but never deletes (or does not know at all).
+"""EC2, Lambda, S3 and IAM pieces moto's CloudFormation creates but never deletes, or does not know at all.
 
 moto's models for AWS::EC2::InternetGateway, ::VPCGatewayAttachment, ::RouteTable, ::Route,
 ::SecurityGroupIngress and ::VPCEndpoint create the resource but have no deletion, so a stack delete leaves
-them behind and the VPC cannot go (DependencyViolation). `install_deletions()` gives those moto classes the
-`delete(account_id, region_name)` method moto's stack deletion calls. The types moto gets wrong or lacks are
-emulated below: a subnet/route-table association that really associates, security-group egress rules, Lambda
-permissions with a statement id, and S3 bucket policies.
+them behind and the VPC cannot go (DependencyViolation). `install()` gives those moto classes the
+`delete(account_id, region_name)` method moto's stack deletion calls, and the EFS models their Ref/GetAtt
+values. The types moto gets wrong or lacks are emulated below: a subnet/route-table association that really
+associates, security-group egress rules, Lambda permissions with a statement id, S3 bucket policies and IAM
+inline role policies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.internet_gateways import InternetGateway
@@ -21,6 +23,8 @@ from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.security_groups import SecurityGroupIngress
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
+from moto.efs.models import AccessPoint, FileSystem, MountTarget
+from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
@@ -84,7 +88,28 @@ def _delete_vpc_endpoint(self: VPCEndPoint, account_id: str, region_name: str) -
     backend.vpc_end_points.pop(self.id, None)
 
 
-def install_deletions() -> None:
+def _give_attributes(cls: type, attributes: dict[str, str], physical_id: str | None = None) -> None:
+    """GetAtt support (and a Ref value) for a moto model that lacks them: attribute -> instance attribute."""
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name not in attributes:
+            raise UnformattedGetAttTemplateException()
+        return getattr(self, attributes[attribute_name])
+
+    cls.has_cfn_attr = classmethod(lambda _cls, attr: attr in attributes)  # type: ignore[attr-defined]
+    cls.get_cfn_attribute = get_cfn_attribute  # type: ignore[attr-defined]
+    if physical_id:
+        cls.physical_resource_id = property(lambda self: getattr(self, physical_id))  # type: ignore[attr-defined]
+
+
+def install() -> None:
+    """Patch the moto models above in place (idempotent: each patch just sets the same attributes)."""
+    # EFS: Ref of an access point is its id (moto gives the object itself), and GetAtt Arn/Id work.
+    _give_attributes(
+        AccessPoint, {"AccessPointId": "access_point_id", "Arn": "access_point_arn"}, "access_point_id"
+    )
+    _give_attributes(FileSystem, {"FileSystemId": "file_system_id", "Arn": "file_system_arn"})
+    _give_attributes(MountTarget, {"IpAddress": "ip_address", "Id": "mount_target_id"})
     InternetGateway.delete = _delete_internet_gateway  # type: ignore[attr-defined]
     VPCGatewayAttachment.delete = _delete_gateway_attachment  # type: ignore[attr-defined]
     RouteTable.delete = _delete_route_table  # type: ignore[attr-defined]
@@ -255,3 +280,57 @@ class BucketPolicy(Emulated, CloudFormationModel):
 
     def delete(self, account_id: str, region_name: str) -> None:
         s3_backends[account_id][get_partition(region_name)].delete_bucket_policy(self.bucket)
+
+
+class RolePolicy(Emulated, CloudFormationModel):
+    CFN_TYPE = "AWS::IAM::RolePolicy"
+
+    def __init__(self, role_name: str, policy_name: str):
+        self.role_name = role_name
+        self.policy_name = policy_name
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.policy_name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> RolePolicy:
+        props = cloudformation_json["Properties"]
+        document = props["PolicyDocument"]
+        iam_backends[account_id][get_partition(region_name)].put_role_policy(
+            props["RoleName"],
+            props["PolicyName"],
+            document if isinstance(document, str) else json.dumps(document),
+        )
+        return cls(props["RoleName"], props["PolicyName"])
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: RolePolicy,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> RolePolicy:
+        props = cloudformation_json["Properties"]
+        if (props["RoleName"], props["PolicyName"]) != (
+            original_resource.role_name,
+            original_resource.policy_name,
+        ):
+            original_resource.delete(account_id, region_name)
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        iam_backends[account_id][get_partition(region_name)].delete_role_policy(
+            self.role_name, self.policy_name
+        )

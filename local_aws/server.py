@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ class LocalAws:
 
     def __init__(self, port: int = DEFAULT_PORT):
         install()
+        # One access-log line per AWS call drowns the useful output (deploy progress, test failures).
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # Backends are process-wide: a new emulator starts empty even if another ran in this process before.
         moto_api_backend.reset()
         self._server = _Server(port)
