@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from app.api.routes import auth, health, locations, users
 from app.bootstrap import ensure_admin
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, database_probe
 from app.location_store import LocationStore
 
 log = logging.getLogger("app")
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.token_cache = {}
         app.state.locations = LocationStore(app.state.sessionmaker)
+        app.state.database_probe = database_probe(engine)
         try:
             log.info(await ensure_admin(app.state.sessionmaker, active))
             yield

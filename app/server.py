@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         workers=1,  # one process: one SQLite writer
         log_level=args.log_level,
         proxy_headers=True,
+        # API Gateway writes the access log; a second one per request here costs CPU and CloudWatch ingest.
+        access_log=os.environ.get("ACCESS_LOG", "false").lower() in {"1", "true", "yes"},
         timeout_graceful_shutdown=20,
     )
 

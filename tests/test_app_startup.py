@@ -101,3 +101,13 @@ def test_the_sqlite_connection_uses_the_chosen_pragmas(database: Path) -> None:
                 return tuple(rows)
 
         assert client.portal.call(pragmas) == (1, 5000, "wal", "exclusive", 1)
+
+
+def test_health_is_503_when_the_database_is_unusable(tmp_path: Path) -> None:
+    garbage = tmp_path / "app.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with TestClient(create_app(settings_for(garbage))) as client:
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"
+        assert client.get("/").status_code == 200, "the process itself still answers"

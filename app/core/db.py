@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.core.coalesce import Coalescer
 from app.core.config import Settings
 
 
@@ -68,3 +69,14 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 async def session_scope(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as session:
         yield session
+
+
+def database_probe(engine: AsyncEngine) -> Coalescer[None, None]:
+    """`await probe.submit(None)` checks the database answers; concurrent checks share one query."""
+
+    async def probe(batch: list[None]) -> list[None]:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return [None] * len(batch)
+
+    return Coalescer(probe, max_batch=1024)

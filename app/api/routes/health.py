@@ -2,12 +2,10 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.api.deps import SessionDep
 from app.schemas import Health, Message
 
 router = APIRouter(tags=["health"])
@@ -20,9 +18,9 @@ async def root() -> Message:
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-async def health(session: SessionDep) -> Health | JSONResponse:
+async def health(request: Request) -> Health | JSONResponse:
     try:
-        await session.execute(text("SELECT 1"))
+        await request.app.state.database_probe.submit(None)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("health check failed: %s", exc)
         body = Health(status="unavailable", database=type(exc).__name__)
