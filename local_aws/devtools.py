@@ -3,11 +3,14 @@ codepipeline backends (list_projects/batch_get_projects and list_pipelines/get_p
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from moto.codebuild.models import CodeBuild, CodeBuildBackend, codebuild_backends
-from moto.codepipeline.models import CodePipelineBackend, codepipeline_backends
+from moto.codepipeline.exceptions import InvalidStructureException
+from moto.codepipeline.models import CodePipeline, CodePipelineBackend, codepipeline_backends
 from moto.core.common_models import CloudFormationModel
+from moto.iam.exceptions import NotFoundException
 from moto.utilities.utils import get_partition
 
 from local_aws._base import Emulated
@@ -114,6 +117,27 @@ class Project(Emulated, CloudFormationModel):
         _codebuild(account_id, region_name).delete_project(self.name)
 
 
+def _check_role_trusts_codepipeline(backend: CodePipelineBackend, role_arn: str) -> None:
+    try:
+        role = backend.iam_backend.get_role_by_arn(role_arn)
+    except NotFoundException:
+        role = None
+    statements = json.loads(role.assume_role_policy_document)["Statement"] if role else []
+    principals = [
+        service
+        for statement in statements
+        for service in _as_list(statement.get("Principal", {}).get("Service", []))
+    ]
+    if "codepipeline.amazonaws.com" not in principals:
+        raise InvalidStructureException(
+            f"CodePipeline is not authorized to perform AssumeRole on role {role_arn}"
+        )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 class Pipeline(Emulated, CloudFormationModel):
     CFN_TYPE = "AWS::CodePipeline::Pipeline"
     NAME_PROPERTY = "Name"
@@ -158,9 +182,22 @@ class Pipeline(Emulated, CloudFormationModel):
     ) -> Pipeline:
         props = cloudformation_json["Properties"]
         name = props.get("Name", resource_name)
-        _codepipeline(account_id, region_name).create_pipeline(
-            cls._declaration(name, props), camelize(props.get("Tags")) or None
-        )
+        backend = _codepipeline(account_id, region_name)
+        if name in backend.pipelines:
+            raise InvalidStructureException(
+                f"A pipeline with the name '{name}' already exists in account '{account_id}'"
+            )
+        _check_role_trusts_codepipeline(backend, props["RoleArn"])
+        if len(props["Stages"]) < 2:
+            raise InvalidStructureException(
+                f"Pipeline has only {len(props['Stages'])} stage(s). "
+                "There should be a minimum of 2 stages in a pipeline"
+            )
+        # Built directly rather than through backend.create_pipeline, whose trust check misreads a principal
+        # given as a list (["codepipeline.amazonaws.com"], which is what awacs renders).
+        pipeline = CodePipeline(account_id, region_name, cls._declaration(name, props))
+        pipeline.tags.update({tag["Key"]: tag["Value"] for tag in props.get("Tags", [])})
+        backend.pipelines[name] = pipeline
         return cls(name, account_id, region_name)
 
     @classmethod
