@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Row, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.coalesce import Coalescer
 from app.models import Location, User
@@ -45,8 +45,10 @@ class StoredLocation:
 
 
 class LocationStore:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._sessionmaker = sessionmaker
+    """Core statements on a connection, not ORM sessions: these paths need no unit of work, only speed."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._writes: Coalescer[NewLocation, StoredLocation] = Coalescer(self._insert_batch, MAX_BATCH)
         self._reads: Coalescer[frozenset[int], list[Row]] = Coalescer(self._latest_batch, MAX_READ_BATCH)
 
@@ -59,24 +61,25 @@ class LocationStore:
         return await self._reads.submit(user_ids)
 
     async def _insert_batch(self, batch: list[NewLocation]) -> Sequence[StoredLocation | BaseException]:
-        statement = insert(Location).returning(Location.id, Location.created_at, sort_by_parameter_order=True)
+        table = Location.__table__
+        statement = insert(table).returning(table.c.id, table.c.created_at, sort_by_parameter_order=True)
         rows = [{"user_id": n.user_id, "lat": n.lat, "lng": n.lng} for n in batch]
-        async with self._sessionmaker() as session:
+        async with self._engine.connect() as connection:
             try:
-                stored = (await session.execute(statement, rows)).all()
-                await session.commit()
+                stored = (await connection.execute(statement, rows)).all()
+                await connection.commit()
                 return [StoredLocation(location_id, created_at) for location_id, created_at in stored]
             except IntegrityError:
-                await session.rollback()
+                await connection.rollback()
             # A user in the batch was deleted: store the others one by one so only that write fails.
             results: list[StoredLocation | BaseException] = []
             for row in rows:
                 try:
-                    location_id, created_at = (await session.execute(statement, [row])).one()
-                    await session.commit()
+                    location_id, created_at = (await connection.execute(statement, [row])).one()
+                    await connection.commit()
                     results.append(StoredLocation(location_id, created_at))
                 except IntegrityError:
-                    await session.rollback()
+                    await connection.rollback()
                     results.append(UserGone())
             return results
 
@@ -97,6 +100,6 @@ class LocationStore:
             .where(User.id.in_(wanted))
             .order_by(User.id)
         )
-        async with self._sessionmaker() as session:
-            rows = (await session.execute(statement)).all()
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
         return [[row for row in rows if row.id in ids] for ids in batch]

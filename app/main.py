@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.token_cache = {}
-        app.state.locations = LocationStore(app.state.sessionmaker)
+        app.state.locations = LocationStore(engine)
         app.state.database_probe = database_probe(engine)
         try:
             log.info(await ensure_admin(app.state.sessionmaker, active))

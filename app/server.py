@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         reload=args.reload,
         workers=1,  # one process: one SQLite writer
         log_level=args.log_level,
-        proxy_headers=True,
+        # Behind the VPC link the peer is never a trusted proxy, and the app does not use client IPs.
+        proxy_headers=False,
         # API Gateway writes the access log; a second one per request here costs CPU and CloudWatch ingest.
         access_log=os.environ.get("ACCESS_LOG", "false").lower() in {"1", "true", "yes"},
         timeout_graceful_shutdown=20,
