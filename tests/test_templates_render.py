@@ -1,0 +1,290 @@
+"""`invoke render`: the files it writes, its speed, determinism and errors, and the shape of the stacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.templates_support import CONFIGS, PROJECT_ROOT, TEMPLATE_NAMES, load, resources_of_type
+from troposphere_templates.config import ConfigError, ProjectConfig
+
+INVOKE = [sys.executable, "-m", "invoke"]
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [*INVOKE, *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    return result, time.perf_counter() - started
+
+
+def test_render_writes_every_template_says_so_and_is_fast(tmp_path: Path) -> None:
+    result, seconds = invoke("render", "--out", str(tmp_path), "--image-tag", "abc1234")
+    assert result.returncode == 0, result.stderr
+    expected = [*TEMPLATE_NAMES, "app-config.json"]
+    for name in expected:
+        assert f"wrote {tmp_path / name}" in result.stdout
+        json.loads((tmp_path / name).read_text())
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(expected)
+    assert result.stdout.splitlines()[-1].startswith("rendered ecs1-app (ARM64 256/512, FARGATE")
+    # The whole command, interpreter start-up included; generous for a machine shared with other test runs.
+    assert seconds < 4, f"invoke render took {seconds:.2f} s"
+
+
+def test_render_in_process_takes_a_fraction_of_a_second(tmp_path: Path) -> None:
+    from troposphere_templates.render import render_all
+
+    render_all(ProjectConfig(), tmp_path / "warm")  # imports (FastAPI for the route table) are paid once
+    started = time.perf_counter()
+    render_all(ProjectConfig(), tmp_path)
+    assert time.perf_counter() - started < 1
+
+
+def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -> None:
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        result, _ = invoke(
+            "render", "--out", str(out), "--image-tag", "abc1234", env={"PYTHONHASHSEED": seed}
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append({path.name: path.read_bytes() for path in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cpu", "300"], "error: Fargate has no size cpu=300 memory=512"),
+        (["--architecture", "arm"], "error: architecture must be ARM64 or X86_64, not 'ARM'"),
+        (["--capacity-provider", "spot"], "error: capacity provider must be one of FARGATE/FARGATE_SPOT"),
+        (["--github-repo", "just-a-name"], "error: GitHub repository must look like owner/name"),
+    ],
+)
+def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result, _ = invoke("render", "--out", str(tmp_path), *args)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_options_reach_the_templates(tmp_path: Path) -> None:
+    result, _ = invoke(
+        "render",
+        "--out",
+        str(tmp_path),
+        "--architecture",
+        "x86_64",
+        "--cpu",
+        "512",
+        "--memory",
+        "1024",
+        "--capacity-provider",
+        "fargate_spot",
+        "--image-tag",
+        "feedbee",
+        "--ecr-repository",
+        "myrepo",
+        "--github-repo",
+        "me/fork",
+        "--branch",
+        "release",
+        "--connection-arn",
+        "arn:aws:codestar-connections:eu-west-1:123456789012:connection/abc",
+        "--artifact-bucket",
+        "my-artifacts",
+        "--region",
+        "eu-west-1",
+    )
+    assert result.returncode == 0, result.stderr
+    app = json.loads((tmp_path / "app.json").read_text())
+    (task,) = resources_of_type(app, "AWS::ECS::TaskDefinition").values()
+    assert (task["Properties"]["Cpu"], task["Properties"]["Memory"]) == ("512", "1024")
+    assert task["Properties"]["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+    assert "/myrepo:api-${ImageTag}" in task["Properties"]["ContainerDefinitions"][0]["Image"]["Fn::Sub"]
+    config = json.loads((tmp_path / "app-config.json").read_text())
+    assert config["Parameters"] == {
+        "AdminUsername": "admin",
+        "CapacityProvider": "FARGATE_SPOT",
+        "ImageTag": "feedbee",
+    }
+    pipeline = json.loads((tmp_path / "update-pipeline.json").read_text())
+    parameters = {name: p.get("Default") for name, p in pipeline["Parameters"].items()}
+    assert parameters == {
+        "ArtifactBucketName": "my-artifacts",
+        "Branch": "release",
+        "ConnectionArn": "arn:aws:codestar-connections:eu-west-1:123456789012:connection/abc",
+        "GitHubRepository": "me/fork",
+    }
+    (project,) = resources_of_type(pipeline, "AWS::CodeBuild::Project").values()
+    assert project["Properties"]["Environment"]["Type"] == "LINUX_CONTAINER"
+
+
+def test_config_from_env_is_what_the_pipeline_builds_render_with() -> None:
+    config = ProjectConfig.from_env(
+        {
+            "ECS1_CPU": "1024",
+            "ECS1_MEMORY": "2048",
+            "ECS1_ARCHITECTURE": "X86_64",
+            "ECS1_INTERFACE_ENDPOINTS": "logs",
+        }
+    )
+    assert (config.cpu, config.memory, config.architecture, config.interface_endpoints) == (
+        1024,
+        2048,
+        "X86_64",
+        ("logs",),
+    )
+    with pytest.raises(ConfigError, match="ECS1_CPU must be a whole number"):
+        ProjectConfig.from_env({"ECS1_CPU": "lots"})
+    # The build projects set every ECS1_* variable the render needs, from the config they were rendered with.
+    (project,) = resources_of_type(
+        load("original", "create-pipeline.json"), "AWS::CodeBuild::Project"
+    ).values()
+    variables = {v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]}
+    from_build = ProjectConfig.from_env({k: v for k, v in variables.items() if isinstance(v, str)})
+    original = CONFIGS["original"]
+    assert (from_build.cpu, from_build.memory, from_build.architecture) == (1024, 3072, "X86_64")
+    assert from_build.ecr_repository == original.ecr_repository
+
+
+def test_names_agree_with_the_other_parts() -> None:
+    config = ProjectConfig()
+    assert config.app_stack == "ecs1-app"
+    assert config.pipeline_stacks == {
+        "create": "ecs1-create-pipeline",
+        "update": "ecs1-update-pipeline",
+        "update-lambda": "ecs1-update-lambda-pipeline",
+    }
+    assert config.ecr_repository == "ecs1"
+    assert config.default_artifact_bucket("123456789012") == "ecs1-artifacts-123456789012-us-east-1"
+    pipeline = load("default", "create-pipeline.json")
+    assert pipeline["Conditions"]["DefaultArtifactBucket"] == {
+        "Fn::Equals": [{"Ref": "ArtifactBucketName"}, ""]
+    }
+
+
+def test_app_stack_follows_the_design() -> None:
+    app = load("default")
+    kinds = {resource["Type"] for resource in app["Resources"].values()}
+    assert "AWS::CloudFormation::Stack" not in kinds  # one stack, no nested stacks
+    assert not kinds & {"AWS::EC2::NatGateway", "AWS::ElasticLoadBalancingV2::LoadBalancer"}
+    assert len(resources_of_type(app, "AWS::EC2::Subnet")) == 1
+    (endpoint,) = resources_of_type(app, "AWS::EC2::VPCEndpoint").values()
+    assert endpoint["Properties"]["VpcEndpointType"] == "Gateway"
+    (service,) = resources_of_type(app, "AWS::ECS::Service").values()
+    properties = service["Properties"]
+    # One writer on the SQLite file: never two tasks at once.
+    assert properties["DeploymentConfiguration"]["MaximumPercent"] == 100
+    assert properties["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
+    assert properties["DesiredCount"] == 1
+    assert properties["CapacityProviderStrategy"] == [
+        {"CapacityProvider": {"Ref": "CapacityProvider"}, "Weight": 1}
+    ]
+    assert properties["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "ENABLED"
+    (registry,) = properties["ServiceRegistries"]
+    assert registry["ContainerName"] == "api" and registry["ContainerPort"] == 8000
+    (discovery,) = resources_of_type(app, "AWS::ServiceDiscovery::Service").values()
+    assert discovery["Properties"]["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "SRV"}]
+    (integration,) = resources_of_type(app, "AWS::ApiGatewayV2::Integration").values()
+    assert integration["Properties"]["IntegrationType"] == "HTTP_PROXY"
+    assert integration["Properties"]["ConnectionType"] == "VPC_LINK"
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": ["DiscoveryService", "Arn"]}
+    (stage,) = resources_of_type(app, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["StageName"] == "$default" and stage["Properties"]["AutoDeploy"] is True
+    json.loads(stage["Properties"]["AccessLogSettings"]["Format"])  # JSON access logs
+    for group in resources_of_type(app, "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == 14
+    (task,) = resources_of_type(app, "AWS::ECS::TaskDefinition").values()
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    assert container["MountPoints"] == [{"ContainerPath": "/data", "ReadOnly": False, "SourceVolume": "data"}]
+    assert {"Name": "DATABASE_URL", "Value": "sqlite+aiosqlite:////data/app.db"} in container["Environment"]
+    assert "/health" in container["HealthCheck"]["Command"][-1]
+    assert set(app["Outputs"]) >= {
+        "ApiUrl",
+        "ClusterName",
+        "ServiceName",
+        "AuthorizerFunctionName",
+        "JwtSecretArn",
+    }
+
+
+@pytest.mark.parametrize(
+    ("config", "environment_type"), [("default", "ARM_CONTAINER"), ("original", "LINUX_CONTAINER")]
+)
+def test_pipelines_build_on_the_tasks_architecture(config: str, environment_type: str) -> None:
+    for kind in CONFIGS[config].pipeline_stacks:
+        template = load(config, f"{kind}-pipeline.json")
+        (project,) = resources_of_type(template, "AWS::CodeBuild::Project").values()
+        environment = project["Properties"]["Environment"]
+        assert environment["Type"] == environment_type
+        assert ("aarch64" in environment["Image"]) == (environment_type == "ARM_CONTAINER")
+        assert environment["PrivilegedMode"] is True
+        (pipeline,) = resources_of_type(template, "AWS::CodePipeline::Pipeline").values()
+        assert pipeline["Properties"]["PipelineType"] == "V2"
+        source = pipeline["Properties"]["Stages"][0]["Actions"][0]
+        assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+        assert source["Configuration"]["ConnectionArn"] == {"Ref": "ConnectionArn"}
+
+
+def test_each_pipeline_deploys_what_its_buildspec_produces() -> None:
+    stages = {}
+    for kind in ProjectConfig().pipeline_stacks:
+        template = load("default", f"{kind}-pipeline.json")
+        (pipeline,) = resources_of_type(template, "AWS::CodePipeline::Pipeline").values()
+        stages[kind] = {stage["Name"]: stage["Actions"][0] for stage in pipeline["Properties"]["Stages"]}
+        (project,) = resources_of_type(template, "AWS::CodeBuild::Project").values()
+        buildspec_path = project["Properties"]["Source"]["BuildSpec"]
+        buildspec = yaml.safe_load((PROJECT_ROOT / buildspec_path).read_text())
+        commands = buildspec["phases"]["build"]["commands"]
+        assert any(command.startswith("invoke build ") for command in commands), kind
+        assert any(command.startswith("invoke push ") for command in commands), kind
+        assert buildspec["phases"]["install"]["commands"][-1] == "python -m pip install --quiet -e ."
+        stages[kind]["buildspec"] = buildspec
+    assert list(stages["create"]) == ["Source", "Build", "Deploy", "buildspec"]
+    deploy = stages["create"]["Deploy"]["Configuration"]
+    assert deploy["ActionMode"] == "CREATE_UPDATE" and deploy["StackName"] == "ecs1-app"
+    assert deploy["TemplatePath"] == "BuildOutput::build/templates/app.json"
+    assert deploy["TemplateConfiguration"] == "BuildOutput::build/templates/app-config.json"
+    assert stages["create"]["buildspec"]["artifacts"]["files"] == ["build/templates/*.json"]
+    assert stages["update"]["Deploy"]["ActionTypeId"]["Provider"] == "ECS"
+    assert stages["update"]["Deploy"]["Configuration"]["FileName"] == "imagedefinitions.json"
+    assert stages["update"]["buildspec"]["artifacts"] == {
+        "base-directory": "build/templates",
+        "files": ["imagedefinitions.json"],
+    }
+    assert "Deploy" not in stages["update-lambda"]
+    lambda_commands = " ".join(stages["update-lambda"]["buildspec"]["phases"]["build"]["commands"])
+    assert "aws lambda update-function-code" in lambda_commands
+
+
+def test_imagedefinitions_name_the_api_container_and_its_new_image(tmp_path: Path) -> None:
+    result, _ = invoke(
+        "render",
+        "--out",
+        str(tmp_path),
+        "--image-tag",
+        "c0ffee1",
+        "--account-id",
+        "123456789012",
+        "--region",
+        "eu-west-1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "imagedefinitions.json").read_text()) == [
+        {"name": "api", "imageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ecs1:api-c0ffee1"}
+    ]
