@@ -29,6 +29,26 @@ def _settings_or_exit() -> Settings:
         sys.exit(f"error: configuration: {reasons}")
 
 
+def _bootstrap_admin_or_exit(settings: Settings) -> None:
+    """Create the bootstrap admin before serving, so a bad ADMIN_* setting is one line, not a traceback."""
+    import asyncio
+
+    from app.bootstrap import BootstrapError, ensure_admin
+    from app.core.db import create_engine, create_sessionmaker
+
+    async def bootstrap() -> str:
+        engine = create_engine(settings)
+        try:
+            return await ensure_admin(create_sessionmaker(engine), settings)
+        finally:
+            await engine.dispose()
+
+    try:
+        log.info(asyncio.run(bootstrap()))
+    except BootstrapError as exc:
+        sys.exit(f"error: {exc}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104 (a container listens on all)
@@ -37,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     settings = _settings_or_exit()
     from app.migrate import upgrade
@@ -46,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # any failure here means the schema is unknown: do not serve
         detail = next(iter(str(exc).splitlines()), "")  # without SQLAlchemy's "(Background on ...)" line
         sys.exit(f"error: database migration failed: {type(exc).__name__}: {detail}")
+    _bootstrap_admin_or_exit(settings)
     log.info("database migrated; serving on http://%s:%d (docs at /docs)", args.host, args.port)
 
     import uvicorn
