@@ -135,9 +135,8 @@ class PipelineStack:
             )
         )
         statements = [
-            policies.run_build_log_group(GetAtt(log_group, "Arn")),
+            policies.write_logs(log_group_name),
             policies.artifact_bucket_access(self.bucket),
-            policies.codebuild_reports(name),
             policies.ecr_login(),
             policies.ecr_push(c.ecr_repository),
         ]

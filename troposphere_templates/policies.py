@@ -191,23 +191,6 @@ def start_builds(project_arn: Any) -> Statement:
     )
 
 
-def codebuild_reports(project_name: str) -> Statement:
-    return Statement(
-        Effect=Allow,
-        Action=[
-            codebuild.CreateReportGroup,
-            codebuild.CreateReport,
-            codebuild.UpdateReport,
-            codebuild.BatchPutTestCases,
-        ],
-        Resource=[
-            Sub(
-                f"arn:${{AWS::Partition}}:codebuild:${{AWS::Region}}:${{AWS::AccountId}}:report-group/{project_name}-*"
-            )
-        ],
-    )
-
-
 def deploy_stack(stack_name: str) -> Statement:
     return Statement(
         Effect=Allow,
@@ -272,14 +255,6 @@ def update_function_code(function_name: str) -> Statement:
                 f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"
             )
         ],
-    )
-
-
-def run_build_log_group(log_group_arn_value: Any) -> Statement:
-    return Statement(
-        Effect=Allow,
-        Action=[logs.CreateLogStream, logs.PutLogEvents],
-        Resource=[log_group_arn_value, Join(":", [log_group_arn_value, "log-stream:*"])],
     )
 
 
