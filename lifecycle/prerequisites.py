@@ -96,23 +96,29 @@ def ensure_bucket(aws: Aws, bucket: str, tags: dict[str, str]) -> str:
 def delete_repository(aws: Aws, name: str) -> str:
     """Delete every image, then the repository."""
     ecr = aws.client("ecr")
-    try:
-        images = [
-            image_id
-            for page in ecr.get_paginator("list_images").paginate(repositoryName=name)
-            for image_id in page["imageIds"]
-        ]
-    except ClientError as exc:
-        if _code(exc) == "RepositoryNotFoundException":
-            return f"nothing to delete: no ECR repository {name}"
-        raise
-    # One image carries several tags (and untagged ones only a digest): count images by digest.
-    digests = {image["imageDigest"] for image in images if "imageDigest" in image}
-    unique = [{"imageDigest": digest} for digest in sorted(digests)]
-    for start in range(0, len(unique), ECR_DELETE_BATCH):
-        ecr.batch_delete_image(repositoryName=name, imageIds=unique[start : start + ECR_DELETE_BATCH])
+    deleted: set[str] = set()
+    # Listed again after each pass: an image pushed meanwhile (or an emulator that deletes one tag of a digest
+    # at a time) would otherwise make DeleteRepository fail with RepositoryNotEmptyException.
+    for _ in range(10):
+        try:
+            images = [
+                image_id
+                for page in ecr.get_paginator("list_images").paginate(repositoryName=name)
+                for image_id in page["imageIds"]
+            ]
+        except ClientError as exc:
+            if _code(exc) == "RepositoryNotFoundException":
+                return f"nothing to delete: no ECR repository {name}"
+            raise
+        digests = sorted({image["imageDigest"] for image in images if "imageDigest" in image})
+        if not digests:
+            break
+        for start in range(0, len(digests), ECR_DELETE_BATCH):
+            batch = [{"imageDigest": digest} for digest in digests[start : start + ECR_DELETE_BATCH]]
+            ecr.batch_delete_image(repositoryName=name, imageIds=batch)
+        deleted.update(digests)
     ecr.delete_repository(repositoryName=name)
-    return f"deleted ECR repository {name} and its {len(unique)} image(s)"
+    return f"deleted ECR repository {name} and its {len(deleted)} image(s)"
 
 
 def delete_bucket(aws: Aws, bucket: str) -> str:

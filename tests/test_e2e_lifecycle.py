@@ -1,0 +1,206 @@
+"""The lifecycle against the local AWS emulator: render -> deploy -> inspect -> redeploy -> change -> clean.
+
+Real parts: the rendered templates, `invoke deploy`/`invoke clean` run as a user runs them (subprocesses with
+AWS_ENDPOINT_URL set), real HTTP to `local_aws` (moto's server on 127.0.0.1 with the project's emulations).
+What cannot exist here: an AWS account (the emulator stands in) and a Docker engine, so the test registers
+image manifests for `api-<tag>` and `authorizer-<tag>` in the emulator's ECR with `put_image`; deploy then
+finds the tags it needs and does not try to build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+import local_aws
+from app.api.route_table import route_table
+from tests.lifecycle_support import ACCOUNT_ID, REGION
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TAG = "e2e0001"
+CONNECTION_ARN = (
+    f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/0b5c5a1e-0000-4000-8000-000000000000"
+)
+BUCKET = f"ecs1-artifacts-{ACCOUNT_ID}-{REGION}"
+STACKS = ["ecs1-app", "ecs1-create-pipeline", "ecs1-update-pipeline", "ecs1-update-lambda-pipeline"]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with local_aws.running() as url:
+        yield url
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """The environment of a user pointed at the emulator; nothing from a real ~/.aws can leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **env,
+        **local_aws.CREDENTIALS,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    }
+
+
+def client(endpoint: str, service: str):
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=local_aws.CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=local_aws.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def invoke(endpoint: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=PROJECT_ROOT,
+        env=aws_env(endpoint),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result, time.monotonic() - started
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = (result.stdout.strip() or result.stderr.strip()).splitlines()
+    return lines[-1] if lines else ""
+
+
+def register_images(endpoint: str, tag: str = TAG) -> None:
+    """Stand in for `docker push` (no Docker engine here): image manifests under the tags the app needs."""
+    ecr = client(endpoint, "ecr")
+    ecr.create_repository(repositoryName="ecs1", imageTagMutability="IMMUTABLE")
+    for image in (f"api-{tag}", f"authorizer-{tag}"):
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1,
+                "digest": image,
+            },
+            "layers": [],
+        }
+        ecr.put_image(repositoryName="ecs1", imageManifest=json.dumps(manifest), imageTag=image)
+
+
+def live_stacks(endpoint: str) -> dict[str, str]:
+    summaries = client(endpoint, "cloudformation").list_stacks()["StackSummaries"]
+    return {s["StackName"]: s["StackStatus"] for s in summaries if s["StackStatus"] != "DELETE_COMPLETE"}
+
+
+def assert_app_resources_as_templated(endpoint: str, cpu: str = "256", memory: str = "512") -> dict:
+    ec2 = client(endpoint, "ec2")
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.0.0/16"]}])["Vpcs"]
+    assert len(vpcs) == 1
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}])["Subnets"]
+    assert [s["CidrBlock"] for s in subnets] == ["10.0.0.0/24"]
+
+    ecs = client(endpoint, "ecs")
+    assert [c["status"] for c in ecs.describe_clusters(clusters=["ecs1-cluster"])["clusters"]] == ["ACTIVE"]
+    service = ecs.describe_services(cluster="ecs1-cluster", services=["ecs1-api"])["services"][0]
+    assert service["desiredCount"] == 1
+    task = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    assert (task["cpu"], task["memory"]) == (cpu, memory)
+    container = task["containerDefinitions"][0]
+    assert container["image"].endswith(f"/ecs1:api-{TAG}")
+    assert {s["name"] for s in container["secrets"]} == {"JWT_SECRET_KEY", "ADMIN_PASSWORD"}
+
+    gateway = client(endpoint, "apigatewayv2")
+    apis = gateway.get_apis()["Items"]
+    assert [a["Name"] for a in apis] == ["ecs1-api"]
+    api_id = apis[0]["ApiId"]
+    routes = gateway.get_routes(ApiId=api_id)["Items"]
+    assert sorted(r["RouteKey"] for r in routes) == sorted(spec.route_key for spec in route_table())
+    protected = {spec.route_key for spec in route_table() if spec.protected}
+    authorizer_ids = set()
+    for route in routes:
+        expected = "CUSTOM" if route["RouteKey"] in protected else "NONE"
+        assert route.get("AuthorizationType", "NONE") == expected, route["RouteKey"]
+        if expected == "CUSTOM":
+            authorizer_ids.add(route["AuthorizerId"])
+    # moto has no GetAuthorizers: the one authorizer is read through the id the protected routes share.
+    assert len(authorizer_ids) == 1
+    authorizer = gateway.get_authorizer(ApiId=api_id, AuthorizerId=authorizer_ids.pop())
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["AuthorizerPayloadFormatVersion"] == "2.0"
+
+    pipelines = client(endpoint, "codepipeline").list_pipelines()["pipelines"]
+    assert sorted(p["name"] for p in pipelines) == ["ecs1-create", "ecs1-update", "ecs1-update-lambda"]
+    secrets = client(endpoint, "secretsmanager")
+    for name in ("ecs1/jwt-secret-key", "ecs1/admin-password"):
+        assert secrets.describe_secret(SecretId=name)["Name"] == name
+    return {"api_endpoint": apis[0]["ApiEndpoint"], "service": service, "task": task}
+
+
+def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
+    register_images(endpoint)
+    out = str(tmp_path / "templates")
+    options = ["--image-tag", TAG, "--connection-arn", CONNECTION_ARN, "--out", out]
+
+    first, first_seconds = invoke(endpoint, "deploy", *options)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "ecs1-app: creating" in first.stdout and "CREATE_COMPLETE" in first.stdout
+    assert live_stacks(endpoint) == dict.fromkeys(STACKS, "CREATE_COMPLETE")
+    deployed = assert_app_resources_as_templated(endpoint)
+    assert last_line(first).startswith("deploy succeeded in ")
+    assert last_line(first).endswith(f"API URL: {deployed['api_endpoint']}")
+
+    second, second_seconds = invoke(endpoint, "deploy", *options)
+    assert second.returncode == 0, second.stdout + second.stderr
+    all_four = "ecs1-create-pipeline, ecs1-update-pipeline, ecs1-update-lambda-pipeline, ecs1-app"
+    assert f"(up to date: {all_four})" in last_line(second)
+    assert second_seconds < max(10.0, first_seconds), (first_seconds, second_seconds)
+    print(f"first deploy {first_seconds:.1f}s, unchanged redeploy {second_seconds:.1f}s")
+
+    bigger, _ = invoke(endpoint, "deploy", "--stack", "app", "--cpu", "512", "--memory", "1024", *options)
+    assert bigger.returncode == 0, bigger.stdout + bigger.stderr
+    assert "(updated: ecs1-app)" in last_line(bigger)
+    resized = assert_app_resources_as_templated(endpoint, cpu="512", memory="1024")
+    assert resized["task"]["revision"] == deployed["task"]["revision"] + 1
+    assert resized["service"]["taskDefinition"] == resized["task"]["taskDefinitionArn"]
+    assert resized["service"]["serviceArn"] == deployed["service"]["serviceArn"], "updated in place"
+
+    refused, _ = invoke(endpoint, "clean")
+    assert refused.returncode == 1
+    assert (
+        refused.stderr.strip()
+        == "error: refusing to delete without confirmation: no terminal to ask on; pass --yes"
+    )
+    assert len(live_stacks(endpoint)) == 4
+
+    cleaned, clean_seconds = invoke(endpoint, "clean", "--yes")
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert last_line(cleaned) == (
+        f"clean complete: stack {', stack '.join(STACKS)}, ECR repository ecs1, bucket {BUCKET}; "
+        f"still there (delete it by hand in the console if unused): the GitHub connection {CONNECTION_ARN}"
+    )
+    assert live_stacks(endpoint) == {}
+    assert client(endpoint, "ecr").describe_repositories()["repositories"] == []
+    assert BUCKET not in [b["Name"] for b in client(endpoint, "s3").list_buckets()["Buckets"]]
+    assert client(endpoint, "apigatewayv2").get_apis()["Items"] == []
+    assert client(endpoint, "codepipeline").list_pipelines()["pipelines"] == []
+    clusters = client(endpoint, "ecs").describe_clusters(clusters=["ecs1-cluster"])["clusters"]
+    assert all(c["status"] == "INACTIVE" for c in clusters)
+    assert client(endpoint, "secretsmanager").list_secrets()["SecretList"] == []
+
+    again, _ = invoke(endpoint, "clean", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("nothing to delete") == 6
+    assert last_line(again).startswith("clean complete: nothing was left to delete;")
+    print(f"clean {clean_seconds:.1f}s")
