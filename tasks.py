@@ -52,7 +52,10 @@ def serve(c: Context, host: str = "127.0.0.1", port: int = 8000, reload: bool = 
     env = {"APP_ENV": os.environ.get("APP_ENV", "dev"), "DATABASE_URL": _database_url()}
     print(f"API: http://{host}:{port}  interactive docs: http://{host}:{port}/docs  (Ctrl+C stops)")
     args = f"--host {host} --port {port}" + (" --reload" if reload else "")
-    c.run(f"{sys.executable} -m app.server {args}", env=env, pty=sys.stdout.isatty())
+    result = c.run(f"{sys.executable} -m app.server {args}", env=env, pty=sys.stdout.isatty(), warn=True)
+    if result.exited not in (0, 130, -2):
+        raise Exit(f"error: the API server stopped with exit code {result.exited} (see the lines above)")
+    print("API server stopped.")
 
 
 @task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})
@@ -60,6 +63,23 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     """Run the whole test suite."""
     args = (f" -k '{k}'" if k else "") + (" -x" if x else "")
     c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
+
+
+@task(
+    help={
+        "duration": "seconds per run (default 5)",
+        "repeat": "runs per scenario; the table shows medians (default 3)",
+        "connections": "concurrent connections (default 16)",
+        "journals": "SQLite journals to compare on writes (default wal-exclusive,delete)",
+    }
+)
+def bench(c: Context, duration: int = 5, repeat: int = 3, connections: int = 16, journals: str = "") -> None:
+    """Benchmark the API as the container runs it, with wrk: req/s and p50/p99 latency per scenario."""
+    args = f"--duration {duration} --repeat {repeat} --connections {connections}"
+    args += f" --journals {journals}" if journals else ""
+    result = c.run(f"{sys.executable} bench/run.py {args}", warn=True, pty=sys.stdout.isatty())
+    if not result.ok:
+        raise Exit(f"error: the benchmark failed with exit code {result.exited} (see the lines above)")
 
 
 IMAGE_HELP = {
@@ -281,3 +301,14 @@ def clean(
     with user_errors():
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
         print(clean_all(config, aws, yes=yes))
+
+
+@task(help={"port": "port to listen on at 127.0.0.1 (default 5000; 0 picks a free one)"})
+def local_aws(c: Context, port: int = 5000) -> None:
+    """Run a local AWS emulator (moto + the project's CloudFormation emulations) until Ctrl+C."""
+    from local_aws import EmulatorError, serve
+
+    try:
+        serve(port)
+    except EmulatorError as exc:
+        raise Exit(f"error: {exc}") from None
