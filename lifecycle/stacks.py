@@ -256,7 +256,7 @@ class Stacks:
             stack, events = self.wait(stack_id, name, seen)
             if stack["StackStatus"] == "DELETE_COMPLETE":
                 return StackResult(name, "deleted", time.monotonic() - started)
-        blockers = self._blocking_resources(stack_id) or [
+        blockers = self._blocking_resources(stack_id, events) or [
             describe_failure(first_failure(events, name), stack)
         ]
         raise LifecycleError(
@@ -264,11 +264,22 @@ class Stacks:
             "(remove or empty those resources, then run `invoke clean` again)"
         )
 
-    def _blocking_resources(self, stack_id: str) -> list[str]:
+    def _blocking_resources(self, stack_id: str, events: list[dict[str, Any]]) -> list[str]:
+        """Resources left DELETE_FAILED, each with its reason (from the resource, else its latest event)."""
+        reasons = {
+            e["LogicalResourceId"]: e.get("ResourceStatusReason")
+            for e in sorted(events, key=lambda e: e["Timestamp"])
+            if e.get("ResourceStatus") == "DELETE_FAILED"
+        }
         blockers = []
         for page in self.cfn.get_paginator("list_stack_resources").paginate(StackName=stack_id):
             for resource in page["StackResourceSummaries"]:
                 if resource["ResourceStatus"] == "DELETE_FAILED":
-                    reason = " ".join(str(resource.get("ResourceStatusReason") or "no reason given").split())
-                    blockers.append(f"{resource['LogicalResourceId']} ({resource['ResourceType']}): {reason}")
+                    logical_id = resource["LogicalResourceId"]
+                    reason = (
+                        resource.get("ResourceStatusReason") or reasons.get(logical_id) or "no reason given"
+                    )
+                    blockers.append(
+                        f"{logical_id} ({resource['ResourceType']}): {' '.join(str(reason).split())}"
+                    )
         return blockers
