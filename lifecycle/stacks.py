@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -61,6 +62,10 @@ def describe_failure(event: dict[str, Any] | None, stack: dict[str, Any]) -> str
     return f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}): {reason}"
 
 
+def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
 @dataclass
 class StackResult:
     name: str
@@ -92,8 +97,7 @@ class Stacks:
         return stacks[0]
 
     def outputs(self, name: str) -> dict[str, str]:
-        stack = self.describe(name) or {}
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return stack_outputs(self.describe(name) or {})
 
     # Waiting and events
 
@@ -181,6 +185,8 @@ class Stacks:
         """Create or update `name` through a change set; an empty change set means up to date."""
         started = time.monotonic()
         existing = self._settle_before_deploy(name)
+        if existing and self._unchanged(existing, body, parameters, tags):
+            return StackResult(name, "up to date", time.monotonic() - started, stack_outputs(existing))
         change_type = "UPDATE" if existing else "CREATE"
         change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         try:
@@ -221,9 +227,34 @@ class Stacks:
                 f"stack {name} {change_type.lower()} failed ({status}): "
                 f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
             )
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         outcome = "created" if change_type == "CREATE" else "updated"
-        return StackResult(name, outcome, time.monotonic() - started, outputs)
+        return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack))
+
+    def _unchanged(
+        self, stack: dict[str, Any], body: str, parameters: dict[str, str], tags: dict[str, str]
+    ) -> bool:
+        """Same template, parameter values and tags as deployed: no change set needed.
+
+        CloudFormation takes seconds per stack to compute even an empty change set, so an unchanged redeploy
+        skips it. Only JSON templates are compared; anything else goes through a change set.
+        """
+        try:
+            wanted = json.loads(body)
+        except ValueError:
+            return False
+        deployed = self.cfn.get_template(StackName=stack["StackId"], TemplateStage="Original")["TemplateBody"]
+        if isinstance(deployed, str):
+            try:
+                deployed = json.loads(deployed)
+            except ValueError:
+                return False
+        if deployed != wanted:
+            return False
+        declared = wanted.get("Parameters", {})
+        expected = {key: str(parameters.get(key, spec.get("Default", ""))) for key, spec in declared.items()}
+        actual = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        current_tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+        return expected == actual and current_tags == tags
 
     def _wait_change_set(self, change_set_id: str, name: str, started: float) -> dict[str, Any]:
         while True:
