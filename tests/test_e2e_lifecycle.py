@@ -148,6 +148,27 @@ def assert_app_resources_as_templated(endpoint: str, cpu: str = "256", memory: s
     return {"api_endpoint": apis[0]["ApiEndpoint"], "service": service, "task": task}
 
 
+def assert_laptop_and_pipeline_paths_converge(endpoint: str, templates: Path) -> None:
+    """The laptop deployed ecs1-app from app.json with app-config.json's parameters: the very stack, template
+    and template configuration of the create pipeline's CloudFormation action."""
+    cfn = client(endpoint, "cloudformation")
+    deployed = cfn.get_template(StackName="ecs1-app", TemplateStage="Original")["TemplateBody"]
+    assert deployed == json.loads((templates / "app.json").read_text())
+    parameters = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in cfn.describe_stacks(StackName="ecs1-app")["Stacks"][0]["Parameters"]
+    }
+    assert parameters == json.loads((templates / "app-config.json").read_text())["Parameters"]
+
+    pipeline = client(endpoint, "codepipeline").get_pipeline(name="ecs1-create")["pipeline"]
+    actions = [a for stage in pipeline["stages"] for a in stage["actions"]]
+    deploy_action = next(a for a in actions if a["actionTypeId"]["provider"] == "CloudFormation")
+    configuration = deploy_action["configuration"]
+    assert configuration["StackName"] == "ecs1-app"
+    assert configuration["TemplatePath"].endswith("::build/templates/app.json")
+    assert configuration["TemplateConfiguration"].endswith("::build/templates/app-config.json")
+
+
 def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     register_images(endpoint)
     out = str(tmp_path / "templates")
@@ -160,6 +181,8 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     deployed = assert_app_resources_as_templated(endpoint)
     assert last_line(first).startswith("deploy succeeded in ")
     assert last_line(first).endswith(f"API URL: {deployed['api_endpoint']}")
+
+    assert_laptop_and_pipeline_paths_converge(endpoint, Path(out))
 
     second, second_seconds = invoke(endpoint, "deploy", *options)
     assert second.returncode == 0, second.stdout + second.stderr
