@@ -18,7 +18,8 @@ CONNECTION_BY_HAND = "the CodeConnections GitHub connection you created by hand"
 def plan(config: ProjectConfig, bucket: str) -> str:
     stacks = ", ".join([config.app_stack, *config.pipeline_stacks.values()])
     return (
-        f"this deletes the stacks {stacks}, the ECR repository {config.ecr_repository} with all its images, "
+        f"this deletes the stacks {stacks} (the API data on EFS goes with {config.app_stack}), "
+        f"the ECR repository {config.ecr_repository} with all its images, "
         f"and the bucket {bucket} with every object version"
     )
 

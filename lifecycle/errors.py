@@ -73,3 +73,10 @@ def user_errors() -> Iterator[None]:
         raise Exit(f"error: {exc}") from None
     except (BotoCoreError, ClientError) as exc:
         raise Exit(f"error: {describe_aws_error(exc)}") from None
+    except KeyboardInterrupt:
+        # Only the waiting stops: CloudFormation carries on, and the next deploy or clean waits for it.
+        raise Exit(
+            "interrupted: any stack operation already started carries on in AWS; "
+            "the next deploy or clean waits for it",
+            code=130,
+        ) from None

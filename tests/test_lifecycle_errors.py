@@ -91,3 +91,13 @@ def test_lifecycle_errors_pass_through_with_the_prefix():
         raise LifecycleError("stack ecs1-app is UPDATE_ROLLBACK_FAILED and needs a human")
 
     assert one_line_exit(fail) == "error: stack ecs1-app is UPDATE_ROLLBACK_FAILED and needs a human"
+
+
+def test_ctrl_c_while_waiting_says_the_operation_carries_on():
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(Exit) as raised, user_errors():
+        interrupted()
+    assert raised.value.code == 130
+    assert str(raised.value.message).startswith("interrupted: any stack operation already started carries on")
