@@ -23,8 +23,19 @@ import local_aws
 from lifecycle.deploy import deploy
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket
-from tests.lifecycle_support import ACCOUNT_ID, REGION, aws_for, fake_credentials, quiet_progress
-from tests.test_e2e_lifecycle import BUCKET, TAG, client, invoke, live_stacks, register_images
+from tests.lifecycle_support import (
+    ACCOUNT_ID,
+    BUCKET,
+    REGION,
+    TAG,
+    aws_for,
+    client,
+    fake_credentials,
+    invoke,
+    live_stacks,
+    quiet_progress,
+    register_images,
+)
 from troposphere_templates.config import ProjectConfig
 from troposphere_templates.render import render_all
 

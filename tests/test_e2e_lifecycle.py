@@ -10,26 +10,28 @@ finds the tags it needs and does not try to build.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 import local_aws
 from app.api.route_table import route_table
-from tests.lifecycle_support import ACCOUNT_ID, REGION
+from tests.lifecycle_support import (
+    ACCOUNT_ID,
+    BUCKET,
+    REGION,
+    TAG,
+    client,
+    invoke,
+    last_line,
+    live_stacks,
+    register_images,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TAG = "e2e0001"
 CONNECTION_ARN = (
     f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/0b5c5a1e-0000-4000-8000-000000000000"
 )
-BUCKET = f"ecs1-artifacts-{ACCOUNT_ID}-{REGION}"
 STACKS = ["ecs1-app", "ecs1-create-pipeline", "ecs1-update-pipeline", "ecs1-update-lambda-pipeline"]
 
 
@@ -37,71 +39,6 @@ STACKS = ["ecs1-app", "ecs1-create-pipeline", "ecs1-update-pipeline", "ecs1-upda
 def endpoint() -> Iterator[str]:
     with local_aws.running() as url:
         yield url
-
-
-def aws_env(endpoint: str) -> dict[str, str]:
-    """The environment of a user pointed at the emulator; nothing from a real ~/.aws can leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **env,
-        **local_aws.CREDENTIALS,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    }
-
-
-def client(endpoint: str, service: str):
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id=local_aws.CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=local_aws.CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
-def invoke(endpoint: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=PROJECT_ROOT,
-        env=aws_env(endpoint),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result, time.monotonic() - started
-
-
-def last_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = (result.stdout.strip() or result.stderr.strip()).splitlines()
-    return lines[-1] if lines else ""
-
-
-def register_images(endpoint: str, tag: str = TAG) -> None:
-    """Stand in for `docker push` (no Docker engine here): image manifests under the tags the app needs."""
-    ecr = client(endpoint, "ecr")
-    ecr.create_repository(repositoryName="ecs1", imageTagMutability="IMMUTABLE")
-    for image in (f"api-{tag}", f"authorizer-{tag}"):
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 1,
-                "digest": image,
-            },
-            "layers": [],
-        }
-        ecr.put_image(repositoryName="ecs1", imageManifest=json.dumps(manifest), imageTag=image)
-
-
-def live_stacks(endpoint: str) -> dict[str, str]:
-    summaries = client(endpoint, "cloudformation").list_stacks()["StackSummaries"]
-    return {s["StackName"]: s["StackStatus"] for s in summaries if s["StackStatus"] != "DELETE_COMPLETE"}
 
 
 def assert_app_resources_as_templated(endpoint: str, cpu: str = "256", memory: str = "512") -> dict:

@@ -20,17 +20,16 @@ from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import delete_bucket, ensure_bucket, ensure_repository, missing_image_tags
 from lifecycle.stacks import Stacks
 from tests.lifecycle_support import (
-    ACCOUNT_ID,
+    BUCKET,
     aws_for,
     fake_credentials,
     moto_server,
+    put_image,
     queue_template,
     quiet_progress,
     reset,
 )
 from troposphere_templates.config import ProjectConfig
-
-BUCKET = f"ecs1-artifacts-{ACCOUNT_ID}-us-east-1"
 
 
 @pytest.fixture(scope="module")
@@ -150,18 +149,8 @@ def test_prerequisites_are_created_as_specified_and_kept(endpoint):
 def test_missing_image_tags(endpoint):
     aws = aws_for(endpoint)
     ensure_repository(aws, "ecs1", {})
-    put_image(aws, "api-abc123")
+    put_image(endpoint, "api-abc123")
     assert missing_image_tags(aws, "ecs1", ["api-abc123", "authorizer-abc123"]) == ["authorizer-abc123"]
-
-
-def put_image(aws, tag: str) -> None:
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": tag},
-        "layers": [],
-    }
-    aws.client("ecr").put_image(repositoryName="ecs1", imageManifest=json.dumps(manifest), imageTag=tag)
 
 
 def test_a_bucket_with_more_versions_than_one_page_is_emptied_and_deleted(endpoint):
@@ -186,7 +175,7 @@ def test_clean_deletes_what_deploy_made_and_a_second_run_finds_nothing(endpoint)
     aws = aws_for(endpoint)
     config = ProjectConfig(connection_arn="arn:aws:codeconnections:us-east-1:123456789012:connection/abc")
     ensure_repository(aws, "ecs1", {})
-    put_image(aws, "api-abc123")
+    put_image(endpoint, "api-abc123")
     ensure_bucket(aws, BUCKET, {})
     aws.client("s3").put_object(Bucket=BUCKET, Key="a", Body=b"1")
     progress, out = quiet_progress()
@@ -246,8 +235,8 @@ def test_deploy_pipelines_needs_the_connection_arn(endpoint, tmp_path):
 def test_deploy_all_in_order_then_up_to_date(endpoint, tmp_path):
     aws = aws_for(endpoint)
     ensure_repository(aws, "ecs1", {})
-    put_image(aws, "api-abc123")
-    put_image(aws, "authorizer-abc123")
+    put_image(endpoint, "api-abc123")
+    put_image(endpoint, "authorizer-abc123")
     arn = "arn:aws:codeconnections:us-east-1:123456789012:connection/x"
     config = ProjectConfig(image_tag="abc123", connection_arn=arn)
     templates = write_templates(tmp_path)
