@@ -53,6 +53,12 @@ def bucket_exists(aws: Aws, bucket: str) -> bool:
     except ClientError as exc:
         if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
             return False
+        if _code(exc) in ("403", "Forbidden", "AccessDenied"):
+            # Bucket names are global: the name may be another account's.
+            raise LifecycleError(
+                f"bucket {bucket} exists but these credentials cannot use it (another account's?): "
+                "pass --artifact-bucket with a name of your own"
+            ) from None
         raise
 
 
