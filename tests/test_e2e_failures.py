@@ -109,6 +109,17 @@ def test_a_create_that_fails_midway_names_the_resource_and_the_next_deploy_recre
     assert app_stack(endpoint)["StackStatus"] == "CREATE_COMPLETE"
 
 
+def test_clean_removes_a_stack_whose_creation_failed(endpoint, tmp_path, rendered):
+    failing = {"DependsOn": "Cluster", "Properties": {"FailOn": "Create"}}
+    assert deploy_app(endpoint, templates_with(tmp_path, rendered, failing))[0].startswith("error: ")
+    assert live_stacks(endpoint) == {"ecs1-app": "ROLLBACK_COMPLETE"}
+
+    result, _ = invoke(endpoint, "clean", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deleted stack ecs1-app" in result.stdout
+    assert live_stacks(endpoint) == {}
+
+
 def test_an_update_that_fails_rolls_back_and_the_next_deploy_updates(endpoint, tmp_path, rendered):
     boom = {"Properties": {"FailOn": "Update", "Reason": "first"}}
     assert "(created: ecs1-app)" in deploy_app(endpoint, templates_with(tmp_path, rendered, boom))[0]
