@@ -115,19 +115,29 @@ class Stacks:
         seen.update(e["EventId"] for e in new)
         return sorted(new, key=lambda e: e["Timestamp"])
 
-    def wait(self, stack_id: str, name: str, seen: set[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Stream events until the stack settles; return its final description and the events printed."""
+    def wait(
+        self, stack_id: str, name: str, seen: set[str], operation_started: bool = True
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Stream events until the stack settles; return its final description and the events printed.
+
+        Right after an execute or delete call, CloudFormation may still report the stack's previous, settled
+        status. For a call just made (`operation_started=False`), a settled status counts only once the
+        stack's own event for that operation has arrived.
+        """
         started = time.monotonic()
         printed: list[dict[str, Any]] = []
         next_poll = 0.0
         while True:
             now = time.monotonic()
             if now >= next_poll:
+                stack = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
                 for event in self._new_events(stack_id, seen):
                     printed.append(event)
                     self.progress.line("  " + format_event(event))
-                stack = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
-                if not is_waiting_status(stack["StackStatus"]):
+                    if event.get("PhysicalResourceId") == stack_id or event.get("LogicalResourceId") == name:
+                        operation_started = True
+                if operation_started and not is_waiting_status(stack["StackStatus"]):
+                    # The last events can land just after the status: print them too.
                     for event in self._new_events(stack_id, seen):
                         printed.append(event)
                         self.progress.line("  " + format_event(event))
@@ -155,7 +165,7 @@ class Stacks:
         stack = self.describe(name)
         if stack and is_waiting_status(stack["StackStatus"]):
             self.progress.line(f"{name} is {stack['StackStatus']}: waiting for it to finish first")
-            stack, _ = self.wait(stack["StackId"], name, self._seen_events(stack["StackId"]))
+            self.wait(stack["StackId"], name, self._seen_events(stack["StackId"]))
             stack = self.describe(name)
         if stack is None:
             return None
@@ -215,7 +225,7 @@ class Stacks:
         seen = self._seen_events(stack_id)
         self.progress.line(f"{name}: {'creating' if change_type == 'CREATE' else 'updating'}")
         self.cfn.execute_change_set(ChangeSetName=created["Id"])
-        stack, events = self.wait(stack_id, name, seen)
+        stack, events = self.wait(stack_id, name, seen, operation_started=False)
         status = stack["StackStatus"]
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             next_step = (
@@ -284,7 +294,7 @@ class Stacks:
             else:
                 self.progress.line(f"{name}: deleting")
             self.cfn.delete_stack(StackName=stack_id)
-            stack, events = self.wait(stack_id, name, seen)
+            stack, events = self.wait(stack_id, name, seen, operation_started=False)
             if stack["StackStatus"] == "DELETE_COMPLETE":
                 return StackResult(name, "deleted", time.monotonic() - started)
         blockers = self._blocking_resources(stack_id, events) or [

@@ -87,3 +87,63 @@ def test_only_working_states_are_waited_for():
     assert is_waiting_status("DELETE_IN_PROGRESS")
     assert not is_waiting_status("REVIEW_IN_PROGRESS")
     assert not is_waiting_status("ROLLBACK_COMPLETE")
+
+
+class ScriptedCloudFormation:
+    """AWS's asynchrony, which moto (synchronous) cannot show: right after an execute call a stack may still
+    report its old settled status until the operation's first event arrives. Each poll shows the next step."""
+
+    def __init__(self, steps: list[tuple[str, list[dict]]]):
+        self.steps = steps
+        self.polls = 0
+        self.events: list[dict] = []
+
+    def describe_stacks(self, StackName: str) -> dict:
+        status, new_events = self.steps[min(self.polls, len(self.steps) - 1)]
+        if self.polls < len(self.steps):
+            self.events = new_events + self.events
+        self.polls += 1
+        return {"Stacks": [{"StackId": StackName, "StackName": "ecs1-app", "StackStatus": status}]}
+
+    def get_paginator(self, operation: str):
+        events = self.events
+
+        class Pages:
+            def paginate(self, StackName: str):
+                return iter([{"StackEvents": list(events)}])
+
+        return Pages()
+
+
+class ScriptedAws:
+    def __init__(self, cfn: ScriptedCloudFormation):
+        self.cfn = cfn
+
+    def client(self, service: str):
+        return self.cfn
+
+
+def test_a_just_executed_update_is_not_done_while_the_old_status_shows():
+    from lifecycle.stacks import Stacks
+
+    stack_event = event("ecs1-app", "UPDATE_IN_PROGRESS", "User Initiated", 1, "AWS::CloudFormation::Stack")
+    done_event = event("ecs1-app", "UPDATE_COMPLETE", "", 3, "AWS::CloudFormation::Stack")
+    cfn = ScriptedCloudFormation(
+        [
+            ("UPDATE_COMPLETE", []),  # the previous update's status, before this one shows
+            ("UPDATE_IN_PROGRESS", [stack_event]),
+            ("UPDATE_IN_PROGRESS", [event("Service", "UPDATE_COMPLETE", "", 2)]),
+            ("UPDATE_COMPLETE", [done_event]),
+        ]
+    )
+    out = io.StringIO()
+    stacks = Stacks(ScriptedAws(cfn), Progress(stream=out, tty=False), poll_seconds=0.01)
+    final, printed = stacks.wait("stack-id", "ecs1-app", set(), operation_started=False)
+    assert final["StackStatus"] == "UPDATE_COMPLETE"
+    assert cfn.polls == 4
+    assert [e["ResourceStatus"] for e in printed] == [
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_COMPLETE",
+        "UPDATE_COMPLETE",
+    ]
+    assert out.getvalue().splitlines()[-1].startswith("  18:00:03  ecs1-app")
