@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from moto.apigatewayv2.exceptions import ApiNotFound
 from moto.apigatewayv2.models import ApiGatewayV2Backend, apigatewayv2_backends
+from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.core.common_models import CloudFormationModel
 
 from local_aws._base import Emulated
@@ -23,6 +25,17 @@ def _forget_if_api_gone(delete: Any, *args: Any) -> None:
         delete(*args)
     except ApiNotFound:
         pass
+
+
+def _get_authorizers(self: ApiGatewayV2Response) -> tuple[int, dict[str, str], str]:
+    api_id = self.path.split("/")[-2]
+    authorizers = self.apigatewayv2_backend.get_api(api_id).authorizers.values()
+    return 200, {}, json.dumps({"items": [authorizer.to_json() for authorizer in authorizers]})
+
+
+def install() -> None:
+    """moto routes GetAuthorizers (list an API's authorizers) but has no handler for it."""
+    ApiGatewayV2Response.get_authorizers = _get_authorizers  # type: ignore[attr-defined]
 
 
 class Api(Emulated, CloudFormationModel):

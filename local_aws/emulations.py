@@ -38,6 +38,7 @@ def install() -> None:
     for cache in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cache.cache_clear()
     moto_gaps.install()
+    apigatewayv2.install()
     stacks.install()
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from moto import __version__ as moto_version
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -26,18 +28,31 @@ class EmulatorError(Exception):
 
 
 class _Server(ThreadedMotoServer):
-    """ThreadedMotoServer waits forever when its port is taken (the error dies in its thread): report it."""
+    """ThreadedMotoServer waits forever when its server cannot start (the error dies in its thread, and
+    werkzeug turns "address in use" into SystemExit there): report it instead."""
 
     def __init__(self, port: int):
         super().__init__(ip_address=HOST, port=port, verbose=False)
-        self.error: OSError | None = None
+        self.error: str | None = None
 
     def _server_entry(self) -> None:
         try:
             super()._server_entry()
-        except OSError as exc:
-            self.error = exc
+        except (OSError, SystemExit) as exc:
+            self.error = getattr(exc, "strerror", None) or "the server could not start"
             self._server_ready_event.set()
+
+
+def _check_port_free(port: int) -> None:
+    """Fail in one line before werkzeug prints its own multi-line complaint about a taken port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise EmulatorError(
+                f"cannot listen on {HOST}:{port}: {exc.strerror} (another emulator running?)"
+            ) from None
 
 
 class LocalAws:
@@ -49,10 +64,12 @@ class LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # Backends are process-wide: a new emulator starts empty even if another ran in this process before.
         moto_api_backend.reset()
+        if port:
+            _check_port_free(port)
         self._server = _Server(port)
         self._server.start()
         if self._server.error is not None:
-            raise EmulatorError(f"cannot listen on {HOST}:{port}: {self._server.error.strerror}")
+            raise EmulatorError(f"cannot listen on {HOST}:{port}: {self._server.error}")
         host, bound_port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{bound_port}"
 
@@ -91,28 +108,21 @@ def running(port: int = 0) -> Iterator[str]:
         emulator.stop()
 
 
-def serve(port: int = DEFAULT_PORT, *, ready: threading.Event | None = None) -> None:
+def serve(port: int = DEFAULT_PORT) -> None:
     """Run the emulator in the foreground until Ctrl+C (what `invoke local-aws` does)."""
     emulator = LocalAws(port)
     environment = " ".join(f"{key}={value}" for key, value in emulator.environment().items())
-    print(f"local AWS emulator (moto {_moto_version()}) listening on {emulator.endpoint_url}")
+    print(f"local AWS emulator (moto {moto_version}) listening on {emulator.endpoint_url}")
     print("point the AWS tools at it in another shell:")
     print(f"  export {environment}")
     print("then, for example:")
     print("  invoke deploy")
     print("  invoke clean --yes")
     print("Ctrl+C stops it (its state lives in memory and goes with it).", flush=True)
-    stop = ready or threading.Event()
     try:
-        stop.wait()
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         emulator.stop()
         print("local AWS emulator stopped")
-
-
-def _moto_version() -> str:
-    from moto import __version__
-
-    return __version__
