@@ -10,7 +10,7 @@ from typing import Any
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
-from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags
+from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags, tags_immutable
 from lifecycle.progress import Progress
 from lifecycle.stacks import StackResult, Stacks
 from troposphere_templates.config import ProjectConfig
@@ -114,17 +114,21 @@ def deploy(
     progress.line(ensure_repository(aws, config.ecr_repository, tags))
     progress.line(ensure_bucket(aws, bucket, tags))
 
-    if with_app:
-        tag, needed = image_tags_needed(config, app_config)
-        missing = missing_image_tags(aws, config.ecr_repository, needed)
-        if images or missing:
-            if missing:
-                progress.line(f"ECR repository {config.ecr_repository} lacks {', '.join(missing)}")
-            build_and_push(config, aws, tag, progress)
-        else:
-            progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
-    elif images:
-        build_and_push(config, aws, config.image_tag, progress)
+    tag, needed = image_tags_needed(config, app_config if with_app else {})
+    missing = missing_image_tags(aws, config.ecr_repository, needed)
+    if images:
+        present = [image for image in needed if image not in missing]
+        if present and tags_immutable(aws, config.ecr_repository):
+            raise LifecycleError(
+                f"--images: {', '.join(present)} already in {config.ecr_repository}, whose tags are "
+                "immutable: commit the change (the tag is the commit) or pass --image-tag with a new tag"
+            )
+        build_and_push(config, aws, tag, progress)
+    elif with_app and missing:
+        progress.line(f"ECR repository {config.ecr_repository} lacks {', '.join(missing)}")
+        build_and_push(config, aws, tag, progress)
+    elif with_app:
+        progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
 
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
     results = []

@@ -46,6 +46,11 @@ def missing_image_tags(aws: Aws, repository: str, tags: list[str]) -> list[str]:
     return [tag for tag in tags if tag not in present]
 
 
+def tags_immutable(aws: Aws, repository: str) -> bool:
+    found = aws.client("ecr").describe_repositories(repositoryNames=[repository])["repositories"]
+    return found[0].get("imageTagMutability", "MUTABLE").startswith("IMMUTABLE")
+
+
 def bucket_exists(aws: Aws, bucket: str) -> bool:
     try:
         aws.client("s3").head_bucket(Bucket=bucket)

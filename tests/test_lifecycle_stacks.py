@@ -227,6 +227,18 @@ def test_deploy_without_images_and_without_docker_stops_with_one_line(endpoint, 
     assert "lacks api-abc123, authorizer-abc123" in out.getvalue()
 
 
+def test_forcing_images_over_immutable_tags_that_exist_says_what_to_do(endpoint, tmp_path):
+    aws = aws_for(endpoint)
+    ensure_repository(aws, "ecs1", {})
+    put_image(endpoint, "api-abc123")
+    with pytest.raises(LifecycleError) as raised:
+        deploy(ProjectConfig(image_tag="abc123"), aws, write_templates(tmp_path), stack="app", images=True)
+    assert str(raised.value) == (
+        "--images: api-abc123 already in ecs1, whose tags are immutable: "
+        "commit the change (the tag is the commit) or pass --image-tag with a new tag"
+    )
+
+
 def test_deploy_pipelines_needs_the_connection_arn(endpoint, tmp_path):
     with pytest.raises(LifecycleError, match="the pipelines need the ARN of a CodeConnections GitHub"):
         deploy(ProjectConfig(), aws_for(endpoint), write_templates(tmp_path), stack="pipelines")
