@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws
@@ -10,6 +12,39 @@ from lifecycle.errors import LifecycleError
 # S3's DeleteObjects and ECR's BatchDeleteImage limits per call.
 S3_DELETE_BATCH = 1000
 ECR_DELETE_BATCH = 100
+
+
+# Each commit pushes two images and storage is billed per GB-month: old ones expire, enough stay to roll back.
+KEEP_IMAGES = 20
+IMAGE_LIFECYCLE_POLICY = {
+    "rules": [
+        {
+            "rulePriority": priority,
+            "description": f"keep the {KEEP_IMAGES} newest {prefix}* images",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": [prefix],
+                "countType": "imageCountMoreThan",
+                "countNumber": KEEP_IMAGES,
+            },
+            "action": {"type": "expire"},
+        }
+        for priority, prefix in ((1, "api-"), (2, "authorizer-"))
+    ]
+    + [
+        {
+            "rulePriority": 3,
+            "description": "untagged layers left by re-pushes",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 1,
+            },
+            "action": {"type": "expire"},
+        }
+    ]
+}
 
 
 def _code(exc: ClientError) -> str:
@@ -33,7 +68,9 @@ def ensure_repository(aws: Aws, name: str, tags: dict[str, str]) -> str:
         encryptionConfiguration={"encryptionType": "AES256"},
         tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
     )
-    return f"ECR repository {name}: created (scan on push, immutable tags)"
+    ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=json.dumps(IMAGE_LIFECYCLE_POLICY))
+    kept = f"keeps {KEEP_IMAGES} images of each kind"
+    return f"ECR repository {name}: created (scan on push, immutable tags, {kept})"
 
 
 def missing_image_tags(aws: Aws, repository: str, tags: list[str]) -> list[str]:

@@ -130,11 +130,17 @@ def test_delete_of_an_absent_stack_says_so(endpoint):
 def test_prerequisites_are_created_as_specified_and_kept(endpoint):
     aws = aws_for(endpoint)
     created = ensure_repository(aws, "ecs1", {"project": "ecs1"})
-    assert created.endswith("created (scan on push, immutable tags)")
+    assert created.endswith("created (scan on push, immutable tags, keeps 20 images of each kind)")
     assert ensure_repository(aws, "ecs1", {"project": "ecs1"}) == "ECR repository ecs1: exists"
     repo = aws.client("ecr").describe_repositories(repositoryNames=["ecs1"])["repositories"][0]
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
     assert repo["imageTagMutability"] == "IMMUTABLE"
+    policy = json.loads(aws.client("ecr").get_lifecycle_policy(repositoryName="ecs1")["lifecyclePolicyText"])
+    assert [rule["selection"].get("tagPrefixList") for rule in policy["rules"]] == [
+        ["api-"],
+        ["authorizer-"],
+        None,
+    ]
 
     assert "created" in ensure_bucket(aws, BUCKET, {"project": "ecs1"})
     assert "exists" in ensure_bucket(aws, BUCKET, {"project": "ecs1"})
