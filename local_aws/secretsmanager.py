@@ -43,10 +43,11 @@ class Secret(Emulated, CloudFormationModel):
     NAME_PROPERTY = "Name"
     ATTRIBUTES = {"Id": "arn"}
 
-    def __init__(self, arn: str, name: str, generate_spec: dict[str, Any] | None):
+    def __init__(self, arn: str, name: str, props: dict[str, Any]):
         self.arn = arn
         self.name = name
-        self.generate_spec = generate_spec
+        self.secret_string = props.get("SecretString")
+        self.generate_spec = props.get("GenerateSecretString")
 
     @property
     def physical_resource_id(self) -> str:
@@ -81,7 +82,7 @@ class Secret(Emulated, CloudFormationModel):
             replica_regions=[],
             force_overwrite=False,
         )
-        return cls(backend.describe_secret(name).arn, name, props.get("GenerateSecretString"))
+        return cls(backend.describe_secret(name).arn, name, props)
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[override]
@@ -105,12 +106,12 @@ class Secret(Emulated, CloudFormationModel):
         secret.kms_key_id = props.get("KmsKeyId")
         # A changed SecretString becomes the new current version; a generated value is kept across updates
         # unless GenerateSecretString itself changed, as CloudFormation does.
-        spec = props.get("GenerateSecretString")
-        if "SecretString" in props:
-            backend.update_secret(original_resource.arn, secret_string=props["SecretString"])
+        value, spec = props.get("SecretString"), props.get("GenerateSecretString")
+        if value is not None and value != original_resource.secret_string:
+            backend.update_secret(original_resource.arn, secret_string=value)
         elif spec is not None and spec != original_resource.generate_spec:
             backend.update_secret(original_resource.arn, secret_string=_generate(backend, spec))
-        original_resource.generate_spec = spec
+        original_resource.secret_string, original_resource.generate_spec = value, spec
         return original_resource
 
     def delete(self, account_id: str, region_name: str) -> None:
