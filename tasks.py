@@ -166,7 +166,7 @@ def _render_config(options: dict[str, Any]) -> ProjectConfig:
         raise Exit(f"error: {exc}") from None
 
 
-@task(help=RENDER_HELP)
+@task(help=RENDER_HELP, auto_shortflags=False)
 def render(
     c: Context,
     connection_arn: str = "",
