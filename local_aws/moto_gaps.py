@@ -25,6 +25,7 @@ from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 from moto.efs.models import AccessPoint, FileSystem, MountTarget
 from moto.iam.models import iam_backends
+from moto.logs.models import LogGroup
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
@@ -102,8 +103,30 @@ def _give_attributes(cls: type, attributes: dict[str, str], physical_id: str | N
         cls.physical_resource_id = property(lambda self: getattr(self, physical_id))  # type: ignore[attr-defined]
 
 
+def _update_log_group(
+    cls: type[LogGroup],
+    original_resource: LogGroup,
+    new_resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+) -> LogGroup:
+    # AWS changes a log group's retention in place; without this, moto's stack update would replace the group,
+    # which fails for a named group (the new one's name is taken by the old one).
+    props = cloudformation_json["Properties"]
+    if props.get("LogGroupName", original_resource.name) != original_resource.name:
+        new = cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+        original_resource.delete(account_id, region_name)
+        return new
+    original_resource.set_retention_policy(props.get("RetentionInDays"))
+    return original_resource
+
+
 def install() -> None:
     """Patch the moto models above in place (idempotent: each patch just sets the same attributes)."""
+    LogGroup.update_from_cloudformation_json = classmethod(_update_log_group)  # type: ignore[assignment]
     # EFS: Ref of an access point is its id (moto gives the object itself), and GetAtt Arn/Id work.
     _give_attributes(
         AccessPoint, {"AccessPointId": "access_point_id", "Arn": "access_point_arn"}, "access_point_id"

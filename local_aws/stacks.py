@@ -28,6 +28,7 @@ from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import (
+    Change,
     ChangeSet,
     CloudFormationBackend,
     Event,
@@ -611,6 +612,32 @@ def stack_outputs(self: Stack) -> list[dict[str, Any]] | None:
     return getattr(self, "_local_aws_outputs", None)
 
 
+def change_set_diff(self: ChangeSet) -> list[Change]:
+    # moto lists only resources whose template text changed; CloudFormation also lists those that use a
+    # parameter whose value changed (moto's build_resource_diff knows how, its change-set caller does not pass
+    # the parameters).
+    resources_map = self.stack.resource_map
+    by_action = resources_map.build_resource_diff(self.template_dict, self.parameters)
+    new_resources = self.template_dict.get("Resources", {})
+    return [
+        Change(
+            action=action,
+            logical_resource_id=logical_id,
+            resource_type=(new_resources.get(logical_id) or resources_map._resource_json_map[logical_id])[
+                "Type"
+            ],
+        )
+        for action in ("Add", "Modify", "Remove")
+        for logical_id in by_action[action]
+    ]
+
+
+def stack_resource_dto_init(self: Any, stack: Stack, resource: Any) -> None:
+    _original_stack_resource_dto_init(self, stack, resource)
+    # moto reports the stack's status for every resource.
+    self.resource_status = _resource_status(stack, resource)
+
+
 def response_create_change_set(self: Any) -> Any:
     # AWS answers an unchanged template with a FAILED change set ("didn't contain changes"), which moto's
     # backend does; the response layer's "No updates are to be performed" check belongs to UpdateStack only.
@@ -655,6 +682,7 @@ def _resource_status(stack: Stack, resource: Any) -> str:
 
 
 _original_backend_create_change_set = CloudFormationBackend.create_change_set
+_original_stack_resource_dto_init = cfn_responses.StackResourceDTO.__init__
 
 
 def install() -> None:
@@ -670,6 +698,8 @@ def install() -> None:
     Stack.delete = stack_delete  # type: ignore[method-assign]
     Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
     Stack.outputs = property(stack_outputs)  # type: ignore[assignment,method-assign]
+    ChangeSet.diff = change_set_diff  # type: ignore[method-assign]
+    cfn_responses.StackResourceDTO.__init__ = stack_resource_dto_init  # type: ignore[method-assign]
     cfn_responses.CloudFormationResponse.create_change_set = response_create_change_set  # type: ignore[method-assign]
     cfn_responses.CloudFormationResponse.delete_stack = response_delete_stack  # type: ignore[method-assign]
     cfn_responses.CloudFormationResponse.list_stack_resources = response_list_stack_resources  # type: ignore[method-assign]

@@ -684,6 +684,30 @@ def test_network_role_policy_and_bucket_policy_are_really_made_and_deleted(
     assert out["RoleName"] not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
 
 
+def test_log_group_retention_changes_in_place(cfn: Any, endpoint_url: str) -> None:
+    logs = client(endpoint_url, "logs")
+    name = unique("logs")
+
+    def template(days: int) -> dict[str, Any]:
+        return {
+            "Resources": {
+                "Group": {
+                    "Type": "AWS::Logs::LogGroup",
+                    "Properties": {"LogGroupName": f"/ecs/{name}", "RetentionInDays": days},
+                }
+            }
+        }
+
+    deploy(cfn, name, template(14))
+    stack = deploy(cfn, name, template(30), kind="UPDATE")
+
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{name}")["logGroups"]
+    assert group["retentionInDays"] == 30
+    cfn.delete_stack(StackName=name)
+    assert logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{name}")["logGroups"] == []
+
+
 def test_unsupported_types_lists_what_moto_would_skip() -> None:
     template = {
         "Resources": {

@@ -152,6 +152,8 @@ def test_failed_delete_stops_in_delete_failed_then_retain_resources_finishes(cfn
     assert not _secret_exists(secrets, secret_arn), "the other resources are deleted"
     summaries = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
     assert [(r["LogicalResourceId"], r["ResourceStatus"]) for r in summaries] == [("Stuck", "DELETE_FAILED")]
+    (described,) = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    assert (described["LogicalResourceId"], described["ResourceStatus"]) == ("Stuck", "DELETE_FAILED")
     with pytest.raises(WaiterError):
         cfn.get_waiter("stack_delete_complete").wait(
             StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 2}
@@ -252,6 +254,10 @@ def test_change_sets_answer_like_cloudformation(cfn: Any) -> None:
 
     relabelled = change_set(cfn, name, template, "UPDATE", {"Label": "b"})
     assert relabelled["Status"] == "CREATE_COMPLETE", "a parameter change alone is a change"
+    assert [
+        (c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
+        for c in relabelled["Changes"]
+    ] == [("Modify", "Secret")], "listing the resource that uses the parameter"
     cfn.execute_change_set(ChangeSetName=relabelled["ChangeSetId"])
     cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 3})
     assert outputs(cfn.describe_stacks(StackName=name)["Stacks"][0]) == {"Label": "b"}
