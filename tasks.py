@@ -219,6 +219,7 @@ DEPLOY_HELP = {
     **AWS_HELP,
     "stack": "which stacks: app, pipelines or all (default)",
     "images": "build and push the images even when the repository already has their tags",
+    "stand-in-images": "local emulator only: register placeholder images instead of building (no Docker)",
 }
 
 
@@ -243,6 +244,7 @@ def deploy(
     profile: str = "",
     endpoint_url: str = "",
     images: bool = False,
+    stand_in_images: bool = False,
     **render_options: Any,
 ) -> None:
     """Render, then create or update the stacks through change sets (and the ECR repository and bucket)."""
@@ -256,7 +258,14 @@ def deploy(
     config = _render_config(render_options)
     with user_errors():
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
-        result = deploy_stacks(config, aws, Path(render_options["out"]), stack=stack, images=images)
+        result = deploy_stacks(
+            config,
+            aws,
+            Path(render_options["out"]),
+            stack=stack,
+            images=images,
+            stand_in_images=stand_in_images,
+        )
     print(result.summary())
 
 

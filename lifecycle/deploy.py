@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
@@ -81,12 +82,41 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
     images.push_images(tag, uri, aws, echo=progress.line)
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def stand_in_manifest(image: str) -> str:
+    """An image manifest with no layers: enough for an emulated ECR, never a runnable image."""
+    config = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": image}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": config,
+        "layers": [],
+    }
+    return json.dumps(manifest)
+
+
+def register_stand_in_images(aws: Aws, repository: str, images: list[str], progress: Progress) -> None:
+    """For the local emulator only: register the images the template names in place of `docker push`,
+    so the whole lifecycle can be tried without Docker. Refuses any endpoint that is not on this machine."""
+    ecr = aws.client("ecr")
+    if urlparse(ecr.meta.endpoint_url).hostname not in LOOPBACK_HOSTS:
+        raise LifecycleError(
+            "--stand-in-images is for the local emulator only: set AWS_ENDPOINT_URL=http://127.0.0.1:<port>"
+        )
+    for image in images:
+        ecr.put_image(repositoryName=repository, imageManifest=stand_in_manifest(image), imageTag=image)
+        progress.line(f"{repository}:{image}: stand-in image registered (local emulator, no Docker build)")
+
+
 def deploy(
     config: ProjectConfig,
     aws: Aws,
     templates_dir: Path,
     stack: str = "all",
     images: bool = False,
+    stand_in_images: bool = False,
     progress: Progress | None = None,
     poll_seconds: float = 3.0,
 ) -> DeployResult:
@@ -126,7 +156,10 @@ def deploy(
         build_and_push(config, aws, tag, progress)
     elif with_app and missing:
         progress.line(f"ECR repository {config.ecr_repository} lacks {', '.join(missing)}")
-        build_and_push(config, aws, tag, progress)
+        if stand_in_images:
+            register_stand_in_images(aws, config.ecr_repository, missing, progress)
+        else:
+            build_and_push(config, aws, tag, progress)
     elif with_app:
         progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
 

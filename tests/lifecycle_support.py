@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from lifecycle.aws import Aws
+from lifecycle.deploy import stand_in_manifest
 from lifecycle.progress import Progress
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -99,14 +100,8 @@ def queue_template(queue_name: str = "q", extra: dict[str, Any] | None = None) -
 
 def put_image(endpoint_url: str, tag: str, repository: str = "ecs1") -> None:
     """Stand in for `docker push` (there is no Docker engine here): an image manifest under `tag`."""
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": tag},
-        "layers": [],
-    }
     client(endpoint_url, "ecr").put_image(
-        repositoryName=repository, imageManifest=json.dumps(manifest), imageTag=tag
+        repositoryName=repository, imageManifest=stand_in_manifest(tag), imageTag=tag
     )
 
 

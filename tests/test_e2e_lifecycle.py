@@ -164,3 +164,27 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     assert again.stdout.count("nothing to delete") == 6
     assert last_line(again).startswith("clean complete: nothing was left to delete;")
     print(f"clean {clean_seconds:.1f}s")
+
+
+def test_stand_in_images_let_a_user_try_the_lifecycle_without_docker(endpoint, tmp_path):
+    """The README's way to try deploy without an AWS account or Docker: `--stand-in-images`."""
+    options = ("--stack", "app", "--image-tag", "trial", "--out", str(tmp_path))
+    deployed, _ = invoke(endpoint, "deploy", "--stand-in-images", *options)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "stand-in image registered" in deployed.stdout
+    assert last_line(deployed).startswith("deploy succeeded")
+    tags = {i["imageTag"] for i in client(endpoint, "ecr").list_images(repositoryName="ecs1")["imageIds"]}
+    assert {"api-trial", "authorizer-trial"} <= tags
+    cleaned, _ = invoke(endpoint, "clean", "--yes")
+    assert cleaned.returncode == 0 and live_stacks(endpoint) == {}
+
+
+def test_stand_in_images_refuse_an_endpoint_that_is_not_this_machine():
+    from lifecycle.aws import Aws
+    from lifecycle.deploy import register_stand_in_images
+    from lifecycle.errors import LifecycleError
+    from lifecycle.progress import Progress
+
+    aws = Aws(region=REGION, endpoint_url="https://ecr.example.com")
+    with pytest.raises(LifecycleError, match="local emulator only"):
+        register_stand_in_images(aws, "ecs1", ["api-x"], Progress())
