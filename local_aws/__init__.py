@@ -8,13 +8,22 @@ CloudFormation resource types the project's templates use emulated on moto's own
 
 from local_aws.emulations import EMULATED_TYPES, install, unsupported_types
 from local_aws.failure import FAILURE_TYPE
-from local_aws.server import CREDENTIALS, DEFAULT_PORT, EmulatorError, LocalAws, running, serve
+from local_aws.server import (
+    CREDENTIALS,
+    DEFAULT_PORT,
+    LOCAL_CONNECTION_ARN,
+    EmulatorError,
+    LocalAws,
+    running,
+    serve,
+)
 
 __all__ = [
     "CREDENTIALS",
     "DEFAULT_PORT",
     "EMULATED_TYPES",
     "FAILURE_TYPE",
+    "LOCAL_CONNECTION_ARN",
     "EmulatorError",
     "LocalAws",
     "install",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+# moto's account for any credentials; no GitHub connection can exist locally, so any well-formed ARN will do.
+LOCAL_CONNECTION_ARN = "arn:aws:codestar-connections:us-east-1:123456789012:connection/local"
 
 
 class EmulatorError(Exception):
@@ -115,14 +119,21 @@ def serve(port: int = DEFAULT_PORT) -> None:
     print(f"local AWS emulator (moto {moto_version}) listening on {emulator.endpoint_url}")
     print("point the AWS tools at it in another shell:")
     print(f"  export {environment}")
-    print("then, for example:")
-    print("  invoke deploy")
+    print("then (placeholder images instead of a Docker build, and a made-up GitHub connection):")
+    print(f"  invoke deploy --stand-in-images --connection-arn {LOCAL_CONNECTION_ARN}")
     print("  invoke clean --yes")
     print("Ctrl+C stops it (its state lives in memory and goes with it).", flush=True)
+    # `kill` (SIGTERM, as from a process manager) stops it as cleanly as Ctrl+C.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         emulator.stop()
         print("local AWS emulator stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -132,7 +132,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_invoke_local_aws_serves_until_ctrl_c() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_invoke_local_aws_serves_until_stopped(stop_signal: signal.Signals) -> None:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "invoke", "local-aws", "--port", str(port)],
@@ -150,7 +151,10 @@ def test_invoke_local_aws_serves_until_ctrl_c() -> None:
             f"export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
             "AWS_DEFAULT_REGION=us-east-1"
         )
-        assert [line.strip() for line in banner[4:6]] == ["invoke deploy", "invoke clean --yes"]
+        assert [line.strip() for line in banner[4:6]] == [
+            f"invoke deploy --stand-in-images --connection-arn {local_aws.LOCAL_CONNECTION_ARN}",
+            "invoke clean --yes",
+        ]
         assert client(endpoint, "cloudformation").list_stacks()["StackSummaries"] == []
 
         taken = subprocess.run(
@@ -166,7 +170,7 @@ def test_invoke_local_aws_serves_until_ctrl_c() -> None:
             f"error: cannot listen on 127.0.0.1:{port}: Address already in use (another emulator running?)"
         ]
 
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         rest, _ = process.communicate(timeout=30)
     finally:
         process.kill()
