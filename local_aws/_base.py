@@ -12,6 +12,12 @@ from typing import Any, ClassVar
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
 
+class ReplacementRequired(Exception):
+    """Raised by update_from_cloudformation_json when the change cannot be made in place (a new name, a new
+    VPC...): the stack engine then creates a new physical resource and deletes the old one, as AWS does
+    (keeping the old one when the template says UpdateReplacePolicy: Retain)."""
+
+
 class Emulated:
     CFN_TYPE: ClassVar[str]
     # The property that names the resource (moto generates "<stack>-<logical id>-<suffix>" when it is absent).

@@ -10,7 +10,7 @@ from moto.apigatewayv2.models import ApiGatewayV2Backend, apigatewayv2_backends
 from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.core.common_models import CloudFormationModel
 
-from local_aws._base import Emulated
+from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import as_bool, camelize, tag_map
 
 
@@ -145,11 +145,7 @@ class VpcLink(Emulated, CloudFormationModel):
         current = backend.get_vpc_link(original_resource.vpc_link_id)
         if current.subnet_ids != props["SubnetIds"] or current.sg_ids != props.get("SecurityGroupIds", []):
             # Subnets and security groups cannot change in place: AWS replaces the link.
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         backend.update_vpc_link(original_resource.vpc_link_id, name=props.get("Name", current.name))
         return original_resource
 
@@ -194,9 +190,7 @@ class _ApiChild(Emulated):
         props = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
         if props["ApiId"] != original_resource.api_id:
-            new = cls._create(backend, props, new_resource_name)
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         original_resource._update(backend, props)
         return original_resource
 

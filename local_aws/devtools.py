@@ -13,7 +13,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.iam.exceptions import NotFoundException
 from moto.utilities.utils import get_partition
 
-from local_aws._base import Emulated
+from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import camelize
 
 
@@ -99,11 +99,7 @@ class Project(Emulated, CloudFormationModel):
     ) -> Project:
         props = cloudformation_json["Properties"]
         if props.get("Name", original_resource.name) != original_resource.name:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         # moto's backend has no UpdateProject: rebuild the project's metadata in place, keeping its history
         # and creation date as UpdateProject does.
         backend = _codebuild(account_id, region_name)
@@ -211,11 +207,7 @@ class Pipeline(Emulated, CloudFormationModel):
     ) -> Pipeline:
         props = cloudformation_json["Properties"]
         if props.get("Name", original_resource.name) != original_resource.name:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         _codepipeline(account_id, region_name).update_pipeline(
             cls._declaration(original_resource.name, props)
         )

@@ -9,7 +9,7 @@ from typing import Any
 from moto.core.common_models import CloudFormationModel
 from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
 
-from local_aws._base import Emulated
+from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import camelize
 
 # Keys whose API spelling is not the camelCase of the CloudFormation one.
@@ -78,11 +78,7 @@ class Cluster(Emulated, CloudFormationModel):
     ) -> Cluster:
         props = cloudformation_json["Properties"]
         if props.get("ClusterName", original_resource.name) != original_resource.name:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         backend = _backend(account_id, region_name)
         backend.update_cluster(
             original_resource.name,
@@ -275,11 +271,7 @@ class Service(Emulated, CloudFormationModel):
             or props.get("Cluster", "default") != original_resource.cluster
         )
         if replaced:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         service = _backend(account_id, region_name).update_service(
             {
                 "cluster": original_resource.cluster,

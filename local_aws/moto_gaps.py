@@ -23,13 +23,13 @@ from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.security_groups import SecurityGroupIngress
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
-from moto.efs.models import AccessPoint, FileSystem, MountTarget
+from moto.efs.models import AccessPoint, FileSystem, MountTarget, efs_backends
 from moto.iam.models import iam_backends
 from moto.logs.models import LogGroup
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
-from local_aws._base import Emulated
+from local_aws._base import Emulated, ReplacementRequired
 
 
 def _ec2(account_id: str, region_name: str) -> Any:
@@ -115,17 +115,63 @@ def _update_log_group(
     # which fails for a named group (the new one's name is taken by the old one).
     props = cloudformation_json["Properties"]
     if props.get("LogGroupName", original_resource.name) != original_resource.name:
-        new = cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-        original_resource.delete(account_id, region_name)
-        return new
+        raise ReplacementRequired
     original_resource.set_retention_policy(props.get("RetentionInDays"))
+    return original_resource
+
+
+_moto_create_file_system = FileSystem.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+# Changing these creates a new file system in AWS; the rest (policy, backup, lifecycle, throughput, tags)
+# changes in place.
+_FILE_SYSTEM_REPLACING = ("Encrypted", "KmsKeyId", "PerformanceMode", "AvailabilityZoneName")
+
+
+def _apply_file_system_settings(
+    file_system: FileSystem, props: dict[str, Any], account_id: str, region: str
+) -> None:
+    backend = efs_backends[account_id][region]
+    policy = props.get("FileSystemPolicy")
+    file_system.file_system_policy = json.dumps(policy) if isinstance(policy, dict) else policy
+    file_system._backup = props.get("BackupPolicy", {}).get("Status") == "ENABLED"
+    file_system.throughput_mode = props.get("ThroughputMode", "bursting")
+    file_system.provisioned_throughput_in_mibps = props.get("ProvisionedThroughputInMibps", 0)
+    backend.put_lifecycle_configuration(file_system.file_system_id, props.get("LifecyclePolicies", []))
+
+
+def _create_file_system(
+    cls: type[FileSystem],
+    resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> FileSystem:
+    # moto's version drops FileSystemPolicy.
+    file_system = _moto_create_file_system(cls, resource_name, cloudformation_json, account_id, region_name)
+    _apply_file_system_settings(file_system, cloudformation_json["Properties"], account_id, region_name)
+    return file_system
+
+
+def _update_file_system(
+    cls: type[FileSystem],
+    original_resource: FileSystem,
+    new_resource_name: str,
+    cloudformation_json: dict[str, Any],
+    account_id: str,
+    region_name: str,
+) -> FileSystem:
+    props = cloudformation_json["Properties"]
+    old_props = getattr(original_resource, "_local_aws_properties", {})
+    if any(props.get(key) != old_props.get(key) for key in _FILE_SYSTEM_REPLACING):
+        raise ReplacementRequired
+    _apply_file_system_settings(original_resource, props, account_id, region_name)
     return original_resource
 
 
 def install() -> None:
     """Patch the moto models above in place (idempotent: each patch just sets the same attributes)."""
+    FileSystem.create_from_cloudformation_json = classmethod(_create_file_system)  # type: ignore[assignment]
+    FileSystem.update_from_cloudformation_json = classmethod(_update_file_system)  # type: ignore[assignment]
     LogGroup.update_from_cloudformation_json = classmethod(_update_log_group)  # type: ignore[assignment]
     # EFS: Ref of an access point is its id (moto gives the object itself), and GetAtt Arn/Id work.
     _give_attributes(

@@ -8,7 +8,7 @@ from typing import Any
 from moto.core.common_models import CloudFormationModel
 from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
 
-from local_aws._base import Emulated
+from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import as_bool
 
 
@@ -95,11 +95,7 @@ class Secret(Emulated, CloudFormationModel):
     ) -> Secret:
         props = cloudformation_json["Properties"]
         if props.get("Name", original_resource.name) != original_resource.name:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         backend = _backend(account_id, region_name)
         secret = backend.describe_secret(original_resource.arn)
         secret.description = props.get("Description")

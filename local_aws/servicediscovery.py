@@ -9,7 +9,7 @@ from moto.route53.models import route53_backends
 from moto.servicediscovery.models import ServiceDiscoveryBackend, servicediscovery_backends
 from moto.utilities.utils import get_partition
 
-from local_aws._base import Emulated
+from local_aws._base import Emulated, ReplacementRequired
 
 
 def _backend(account_id: str, region_name: str) -> ServiceDiscoveryBackend:
@@ -65,11 +65,7 @@ class PrivateDnsNamespace(Emulated, CloudFormationModel):
         backend = _backend(account_id, region_name)
         namespace = backend.get_namespace(original_resource.namespace_id)
         if namespace.name != props.get("Name", new_resource_name) or namespace.vpc != props["Vpc"]:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         namespace.description = props.get("Description")
         namespace.dns_properties = {
             **props.get("Properties", {}).get("DnsProperties", {}),
@@ -141,11 +137,7 @@ class Service(Emulated, CloudFormationModel):
             or service.health_check_custom_config != props.get("HealthCheckCustomConfig")
         )
         if replaced:
-            new = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return new
+            raise ReplacementRequired
         details = {
             key: props[key] for key in ("Description", "DnsConfig", "HealthCheckConfig") if key in props
         }

@@ -37,6 +37,9 @@ from moto.cloudformation.models import (
 )
 from moto.cloudformation.utils import generate_stack_id
 
+from local_aws._base import ReplacementRequired
+
+_REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 UPDATABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
 
@@ -208,32 +211,28 @@ def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, lo
         and resource_class is not None
         and not hasattr(resource_class.update_from_cloudformation_json, "__isabstractmethod__")
     )
-    reason = (
-        None
-        if in_place
-        else "Requested update requires the creation of a new physical resource; hence creating one."
-    )
-    _resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", _physical_id(old), reason)
+    _resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", _physical_id(old))
+    account_id, region_name = resources_map._account_id, resources_map._region_name
     try:
+        new = None
         if in_place:
-            new = parsing.parse_and_update_resource(
-                logical_id,
-                resource_json,
-                resources_map,
-                resources_map._account_id,
-                resources_map._region_name,
-            )
-        else:
+            try:
+                new = parsing.parse_and_update_resource(
+                    logical_id, resource_json, resources_map, account_id, region_name
+                )
+            except ReplacementRequired:
+                pass
+        if new is None:
             if resource_class is None:
                 raise ValueError(f"local_aws does not emulate resource type {resource_type}")
-            new = _original_parse_and_create(
-                logical_id,
-                resource_json,
-                resources_map,
-                resources_map._account_id,
-                resources_map._region_name,
+            _resource_event(
+                stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", _physical_id(old), _REPLACING
             )
-            _original_delete_resource(resources_map, old, {**resource_json, "Type": old.cf_resource_type})
+            new = _original_parse_and_create(
+                logical_id, resource_json, resources_map, account_id, region_name
+            )
+            if resource_json.get("UpdateReplacePolicy") != "Retain":
+                _original_delete_resource(resources_map, old, {**resource_json, "Type": old.cf_resource_type})
     except Exception as exc:
         _resource_event(stack, logical_id, resource_type, "UPDATE_FAILED", _physical_id(old), _reason(exc))
         raise ResourceFailed(logical_id, _reason(exc)) from exc

@@ -708,6 +708,68 @@ def test_log_group_retention_changes_in_place(cfn: Any, endpoint_url: str) -> No
     assert logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{name}")["logGroups"] == []
 
 
+def _file_system_template(backup: str, encrypted: bool) -> dict[str, Any]:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "elasticfilesystem:*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    return {
+        "Resources": {
+            "FileSystem": {
+                "Type": "AWS::EFS::FileSystem",
+                "DeletionPolicy": "Delete",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "Encrypted": encrypted,
+                    "BackupPolicy": {"Status": backup},
+                    "FileSystemPolicy": policy,
+                },
+            }
+        },
+        "Outputs": {
+            "Id": {"Value": {"Ref": "FileSystem"}},
+            "Arn": {"Value": {"Fn::GetAtt": ["FileSystem", "Arn"]}},
+        },
+    }
+
+
+def test_file_system_policy_in_place_update_and_retained_replacement(cfn: Any, endpoint_url: str) -> None:
+    efs = client(endpoint_url, "efs")
+    name = unique("efs")
+    first = outputs(deploy(cfn, name, _file_system_template("ENABLED", encrypted=False)))
+
+    assert re.fullmatch(r"fs-[0-9a-f]{8,17}", first["Id"])
+    assert first["Arn"] == f"{_arn('elasticfilesystem')}file-system/{first['Id']}"
+    policy = json.loads(efs.describe_file_system_policy(FileSystemId=first["Id"])["Policy"])
+    assert policy["Statement"][0]["Effect"] == "Deny"
+    assert efs.describe_backup_policy(FileSystemId=first["Id"])["BackupPolicy"]["Status"] == "ENABLED"
+
+    in_place = outputs(deploy(cfn, name, _file_system_template("DISABLED", encrypted=False), kind="UPDATE"))
+
+    assert in_place["Id"] == first["Id"], "the backup policy changes in place"
+    with pytest.raises(ClientError, match="PolicyNotFound"):
+        efs.describe_backup_policy(FileSystemId=first["Id"])
+
+    replaced = outputs(deploy(cfn, name, _file_system_template("DISABLED", encrypted=True), kind="UPDATE"))
+
+    assert replaced["Id"] != first["Id"], "encryption cannot change in place: a new file system"
+    assert efs.describe_file_systems(FileSystemId=replaced["Id"])["FileSystems"][0]["Encrypted"] is True
+    assert efs.describe_file_systems(FileSystemId=first["Id"])["FileSystems"], "UpdateReplacePolicy: Retain"
+
+    cfn.delete_stack(StackName=name)
+
+    remaining = {fs["FileSystemId"] for fs in efs.describe_file_systems()["FileSystems"]}
+    assert replaced["Id"] not in remaining and first["Id"] in remaining
+    efs.delete_file_system(FileSystemId=first["Id"])
+
+
 def test_unsupported_types_lists_what_moto_would_skip() -> None:
     template = {
         "Resources": {
