@@ -66,10 +66,10 @@ class LocalAws:
         install()
         # One access-log line per AWS call drowns the useful output (deploy progress, test failures).
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        # Backends are process-wide: a new emulator starts empty even if another ran in this process before.
-        moto_api_backend.reset()
         if port:
             _check_port_free(port)
+        # Backends are process-wide: a new emulator starts empty even if another ran in this process before.
+        moto_api_backend.reset()
         self._server = _Server(port)
         self._server.start()
         if self._server.error is not None:
