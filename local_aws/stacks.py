@@ -58,8 +58,12 @@ class ResourceFailed(Exception):
 
 
 def _reason(exc: BaseException) -> str:
+    """One line, worded like CloudFormation's resource status reasons."""
     if isinstance(exc, ResourceFailed):
         return exc.reason
+    if isinstance(exc, KeyError):
+        # The emulations read required properties as props["Name"]: a missing one is a template error.
+        return f"Properties validation failed: required key [{exc.args[0]}] not found"
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     code = getattr(exc, "error_type", None) or getattr(exc, "code", None)
     text = f"{message} (Error: {code})" if isinstance(code, str) and code else str(message)

@@ -136,6 +136,18 @@ def test_unemulated_type_fails_the_create_instead_of_being_skipped(cfn: Any) -> 
     ) in events(cfn, name)
 
 
+def test_a_missing_required_property_fails_the_resource_with_a_clear_reason(cfn: Any) -> None:
+    name = unique("missing-property")
+    link = {"Type": "AWS::ApiGatewayV2::VpcLink", "Properties": {"Name": "no-subnets"}}
+
+    assert deploy(cfn, name, _template({"Link": link}))["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert (
+        "Link",
+        "CREATE_FAILED",
+        "Properties validation failed: required key [SubnetIds] not found",
+    ) in events(cfn, name)
+
+
 def test_failed_delete_stops_in_delete_failed_then_retain_resources_finishes(cfn: Any, secrets: Any) -> None:
     name = unique("fails-on-delete")
     stack = deploy(
