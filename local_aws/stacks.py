@@ -406,12 +406,16 @@ def _apply(stack: Stack, template: dict[str, Any], parameters: dict[str, Any] | 
 
 def _update(stack: Stack, template_body: str, parameters: dict[str, Any] | None) -> bool:
     """Update to a new template; on failure roll back to the previous one. True when the update held."""
-    previous_template = copy.deepcopy(stack.template_dict)
+    previous_body, previous_template = stack.template, copy.deepcopy(stack.template_dict)
     previous_parameters = dict(stack.resource_map.input_parameters)
     stack.status = "UPDATE_IN_PROGRESS"
     try:
         _apply(stack, Stack.parse_template(template_body), parameters)
+        stack.template = template_body
+        stack._parse_template()
+        _publish_outputs(stack)
     except Exception as exc:
+        stack.template, stack.template_dict = previous_body, previous_template
         failed = exc.logical_id if isinstance(exc, ResourceFailed) else None
         verb = "create" if failed and failed not in previous_template.get("Resources", {}) else "update"
         _finish(
@@ -421,17 +425,15 @@ def _update(stack: Stack, template_body: str, parameters: dict[str, Any] | None)
         )
         try:
             _apply(stack, previous_template, previous_parameters)
+            _publish_outputs(stack)
         except Exception as rollback_exc:
             _finish(stack, "UPDATE_ROLLBACK_FAILED", _reason(rollback_exc))
             return False
         _finish(stack, "UPDATE_ROLLBACK_COMPLETE")
         return False
-    stack.template = template_body
-    stack._parse_template()
     stack.description = stack.template_dict.get("Description")
     if parameters is not None:
         stack.parameters = parameters
-    _publish_outputs(stack)
     _finish(stack, "UPDATE_COMPLETE")
     return True
 
