@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Row, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.coalesce import Coalescer
 from app.models import Location, User
@@ -45,10 +46,18 @@ class StoredLocation:
 
 
 class LocationStore:
-    """Core statements on a connection, not ORM sessions: these paths need no unit of work, only speed."""
+    """Core statements on a connection, not ORM sessions: these paths need no unit of work, only speed.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    aiosqlite runs each step of SQLAlchemy's cursor protocol (open, execute, fetch, close, commit) as its own
+    round trip to the driver's thread, and under load every round trip waits its turn in a busy event loop.
+    So on aiosqlite the batch insert goes to the driver directly: one round trip for the statement and one
+    for the commit (`invoke bench`: about 1,800 writes/s through SQLAlchemy, 2,700 this way). Other drivers
+    (PostgreSQL) take the SQLAlchemy path, which the tests exercise too.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, direct_driver: bool | None = None) -> None:
         self._engine = engine
+        self._direct_driver = engine.dialect.driver == "aiosqlite" if direct_driver is None else direct_driver
         self._writes: Coalescer[NewLocation, StoredLocation] = Coalescer(self._insert_batch, MAX_BATCH)
         self._reads: Coalescer[frozenset[int], list[Row]] = Coalescer(self._latest_batch, MAX_READ_BATCH)
 
@@ -66,10 +75,13 @@ class LocationStore:
         rows = [{"user_id": n.user_id, "lat": n.lat, "lng": n.lng} for n in batch]
         async with self._engine.connect() as connection:
             try:
-                stored = (await connection.execute(statement, rows)).all()
-                await connection.commit()
+                if self._direct_driver:
+                    stored = await _insert_through_driver(connection, batch)
+                else:
+                    stored = [(row.id, row.created_at) for row in await connection.execute(statement, rows)]
+                    await connection.commit()
                 return [StoredLocation(location_id, created_at) for location_id, created_at in stored]
-            except IntegrityError:
+            except (IntegrityError, sqlite3.IntegrityError):
                 await connection.rollback()
             # A user in the batch was deleted: store the others one by one so only that write fails.
             results: list[StoredLocation | BaseException] = []
@@ -103,3 +115,22 @@ class LocationStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(statement)).all()
         return [[row for row in rows if row.id in ids] for ids in batch]
+
+
+async def _insert_through_driver(
+    connection: AsyncConnection, batch: list[NewLocation]
+) -> list[tuple[int, datetime]]:
+    """One multi-row INSERT ... RETURNING and a commit, sent to aiosqlite itself (see LocationStore)."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    values = ", ".join(["(?, ?, ?)"] * len(batch))
+    parameters = [value for new in batch for value in (new.user_id, new.lat, new.lng)]
+    sql = f"INSERT INTO locations (user_id, lat, lng) VALUES {values} RETURNING id, created_at"  # noqa: S608
+    try:
+        rows = await driver.execute_fetchall(sql, parameters)
+        await driver.commit()
+    except sqlite3.IntegrityError:
+        await driver.rollback()
+        raise
+    # SQLite numbers the rows in VALUES order, so sorting by id restores the callers' order (the same
+    # sentinel SQLAlchemy's insertmanyvalues relies on for SQLite).
+    return sorted((location_id, datetime.fromisoformat(created_at)) for location_id, created_at in rows)

@@ -6,6 +6,7 @@ table without any configuration.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database_probe = database_probe(engine)
         try:
             log.info(await ensure_admin(app.state.sessionmaker, active))
+            # Everything loaded so far lives as long as the process: keep it out of the cyclic garbage
+            # collector's scans, whose full passes over it paused every request for ~40 ms (the p99).
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             await engine.dispose()

@@ -23,14 +23,14 @@ def database_url(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-async def store(database_url: str):
+@pytest.fixture(params=[True, False], ids=["direct-driver", "sqlalchemy"])
+async def store(database_url: str, request: pytest.FixtureRequest):
     url = database_url
     engine = create_engine(Settings(app_env="test", database_url=url, jwt_secret_key="k" * 40))
     async with engine.begin() as connection:
         for name in ("live", "gone"):
             await connection.execute(insert(User).values(user_name=name, password_hash="x", role="user"))
-    yield engine, LocationStore(engine)
+    yield engine, LocationStore(engine, direct_driver=request.param)
     await engine.dispose()
 
 

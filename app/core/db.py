@@ -55,7 +55,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         ensure_sqlite_directory(settings.database_url)
         # One connection: SQLite has one writer, and EXCLUSIVE locking lets only one connection in at all.
-        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30)
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30, pool_reset_on_return=None)
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         install_sqlite_pragmas(engine.sync_engine, settings.sqlite_journal, settings.sqlite_busy_timeout_ms)
