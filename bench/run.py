@@ -104,18 +104,22 @@ class Bench:
         print(f" {result.requests_per_s} req/s, p99 {result.p99_ms} ms")
         return result
 
-    def run_during_storm(self, name: str, server: Server, request: Request, storm: Request) -> Measurement:
+    def run_during_storm(
+        self, name: str, server: Server, request: Request, storm: Request
+    ) -> tuple[Measurement, Measurement]:
+        """`request` measured while 4 clients log in back to back; returns it and the logins' own numbers."""
         print(f"  {name} ...", end="", flush=True)
-        runs = []
+        runs, login_runs = [], []
         for _ in range(self.repeat):
             logins = wrk(server.base_url, storm, self.seconds + 1, 4)
             runs.append(report(wrk(server.base_url, request, self.seconds, self.connections)))
-            login_report = report(logins)
-            if login_report["non2xx"]:
-                raise RuntimeError(f"{login_report['non2xx']} logins failed during the storm")
+            login_runs.append(report(logins))
         result = measure(name, runs)
-        print(f" {result.requests_per_s} req/s, p99 {result.p99_ms} ms")
-        return result
+        logins_result = measure("logins during that storm (bcrypt cost 10)", login_runs)
+        print(
+            f" {result.requests_per_s} req/s, p99 {result.p99_ms} ms; {logins_result.requests_per_s} logins/s"
+        )
+        return result, logins_result
 
 
 def seed_history(database: Path, user_ids: list[int], rows: int) -> None:
@@ -171,11 +175,8 @@ def bench_journal(bench: Bench, workdir: Path, journal: str, full: bool) -> list
             f"username={targets[0]['user_name']}&password={PASSWORD}",
             content_type="application/x-www-form-urlencoded",
         )
-        results.append(
-            bench.run_during_storm(
-                "health during a login storm (4 clients)", server, Request("/health"), storm
-            )
-        )
+        health = Request("/health")
+        results += bench.run_during_storm("health during a login storm (4 clients)", server, health, storm)
     return results
 
 
