@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -47,7 +48,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     failures = [status for _, failed in results for status in failed]
     assert failures == [], f"non-201 answers: {sorted(set(failures))}"
     assert len(acknowledged) >= CLIENTS, "every client got at least one write through"
-    with sqlite3.connect(server.database) as db:
+    with closing(sqlite3.connect(server.database)) as db:
         stored = {row[0] for row in db.execute("SELECT id FROM locations")}
         per_user = dict(db.execute("SELECT user_id, count(*) FROM locations GROUP BY user_id").fetchall())
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged writes are missing"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def database(tmp_path: Path) -> Path:
 
 
 def users(database: Path) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db:
         return db.execute("SELECT user_name, role, password_hash FROM users ORDER BY id").fetchall()
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -145,7 +145,7 @@ def test_it_migrates_an_empty_database_serves_and_stops_cleanly_on_sigterm(tmp_p
     assert stop_seconds < 5, f"SIGTERM took {stop_seconds:.1f}s"
     assert "Traceback" not in output
     # Read after the stop: while it runs, the server holds SQLite's exclusive lock (wal-exclusive journal).
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head_revision(),)]
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"users", "locations"} <= tables

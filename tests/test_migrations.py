@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from app.migrate import current, migrate_to
@@ -12,13 +13,13 @@ from tests.support import PROJECT_ROOT, sqlite_url
 
 
 def tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         rows = db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
         return {name for (name,) in rows}
 
 
 def indexes(path: Path, table: str) -> set[str]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         return {row[1] for row in db.execute(f"PRAGMA index_list({table})")}
 
 
