@@ -50,3 +50,15 @@ class Emulated:
         # moto calls instance.delete(account_id, region_name) first and falls back to this only when that
         # raised TypeError/AttributeError: a bug in the emulation, so say so instead of a silent no-op.
         raise RuntimeError(f"local_aws: deleting a {cls.CFN_TYPE} failed inside the emulation")
+
+
+class NamedResource(Emulated):
+    """A resource whose physical id is its name, and which carries its ARN for GetAtt Arn."""
+
+    def __init__(self, name: str, arn: str):
+        self.name = name
+        self.arn = arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name

@@ -13,7 +13,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.iam.exceptions import NotFoundException
 from moto.utilities.utils import get_partition
 
-from local_aws._base import Emulated, ReplacementRequired
+from local_aws._base import Emulated, NamedResource, ReplacementRequired
 from local_aws._props import camelize
 
 
@@ -33,18 +33,10 @@ def _codebuild_shape(value: Any) -> Any:
     return shaped
 
 
-class Project(Emulated, CloudFormationModel):
+class Project(NamedResource, CloudFormationModel):
     CFN_TYPE = "AWS::CodeBuild::Project"
     NAME_PROPERTY = "Name"
     ATTRIBUTES = {"Arn": "arn"}
-
-    def __init__(self, name: str, arn: str):
-        self.name = name
-        self.arn = arn
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
     @staticmethod
     def _project(account_id: str, region_name: str, name: str, props: dict[str, Any]) -> CodeBuild:

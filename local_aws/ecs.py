@@ -9,7 +9,7 @@ from typing import Any
 from moto.core.common_models import CloudFormationModel
 from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
 
-from local_aws._base import Emulated, ReplacementRequired
+from local_aws._base import Emulated, NamedResource, ReplacementRequired
 from local_aws._props import camelize
 
 # Keys whose API spelling is not the camelCase of the CloudFormation one.
@@ -34,18 +34,10 @@ def _ecs_tags(props: dict[str, Any]) -> list[dict[str, str]]:
     return [{"key": tag["Key"], "value": tag["Value"]} for tag in props.get("Tags", [])]
 
 
-class Cluster(Emulated, CloudFormationModel):
+class Cluster(NamedResource, CloudFormationModel):
     CFN_TYPE = "AWS::ECS::Cluster"
     NAME_PROPERTY = "ClusterName"
     ATTRIBUTES = {"Arn": "arn"}
-
-    def __init__(self, name: str, arn: str):
-        self.name = name
-        self.arn = arn
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
