@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.apigatewayv2.exceptions import ApiNotFound
 from moto.apigatewayv2.models import ApiGatewayV2Backend, apigatewayv2_backends
@@ -154,9 +154,25 @@ class VpcLink(Emulated, CloudFormationModel):
 
 
 class _ApiChild(Emulated):
-    """A resource that lives inside one API: changing ApiId replaces it, anything else updates it in place."""
+    """A resource that lives inside one API: changing ApiId replaces it, anything else updates it in place.
 
-    api_id: str
+    `child_id` is its id within the API (a stage's is its name); `DELETE` names the backend method that
+    deletes it by (api id, child id).
+    """
+
+    DELETE: ClassVar[str]
+
+    def __init__(self, api_id: str, child_id: str):
+        self.api_id = api_id
+        self.child_id = child_id
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.child_id
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        backend = _backend(account_id, region_name)
+        _forget_if_api_gone(getattr(backend, self.DELETE), self.api_id, self.child_id)
 
     @classmethod
     def _create(cls, backend: ApiGatewayV2Backend, props: dict[str, Any], name: str) -> Any:
@@ -197,15 +213,8 @@ class _ApiChild(Emulated):
 
 class Integration(_ApiChild, CloudFormationModel):
     CFN_TYPE = "AWS::ApiGatewayV2::Integration"
-    ATTRIBUTES = {"IntegrationId": "integration_id"}
-
-    def __init__(self, api_id: str, integration_id: str):
-        self.api_id = api_id
-        self.integration_id = integration_id
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.integration_id
+    ATTRIBUTES = {"IntegrationId": "child_id"}
+    DELETE = "delete_integration"
 
     @staticmethod
     def _settings(props: dict[str, Any]) -> dict[str, Any]:
@@ -235,27 +244,13 @@ class Integration(_ApiChild, CloudFormationModel):
         return cls(props["ApiId"], integration.id)
 
     def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
-        backend.update_integration(
-            api_id=self.api_id, integration_id=self.integration_id, **self._settings(props)
-        )
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        _forget_if_api_gone(
-            _backend(account_id, region_name).delete_integration, self.api_id, self.integration_id
-        )
+        backend.update_integration(api_id=self.api_id, integration_id=self.child_id, **self._settings(props))
 
 
 class Authorizer(_ApiChild, CloudFormationModel):
     CFN_TYPE = "AWS::ApiGatewayV2::Authorizer"
-    ATTRIBUTES = {"AuthorizerId": "authorizer_id"}
-
-    def __init__(self, api_id: str, authorizer_id: str):
-        self.api_id = api_id
-        self.authorizer_id = authorizer_id
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.authorizer_id
+    ATTRIBUTES = {"AuthorizerId": "child_id"}
+    DELETE = "delete_authorizer"
 
     @staticmethod
     def _settings(props: dict[str, Any]) -> dict[str, Any]:
@@ -278,27 +273,13 @@ class Authorizer(_ApiChild, CloudFormationModel):
         return cls(props["ApiId"], authorizer.id)
 
     def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
-        backend.update_authorizer(
-            api_id=self.api_id, authorizer_id=self.authorizer_id, **self._settings(props)
-        )
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        _forget_if_api_gone(
-            _backend(account_id, region_name).delete_authorizer, self.api_id, self.authorizer_id
-        )
+        backend.update_authorizer(api_id=self.api_id, authorizer_id=self.child_id, **self._settings(props))
 
 
 class Route(_ApiChild, CloudFormationModel):
     CFN_TYPE = "AWS::ApiGatewayV2::Route"
-    ATTRIBUTES = {"RouteId": "route_id"}
-
-    def __init__(self, api_id: str, route_id: str):
-        self.api_id = api_id
-        self.route_id = route_id
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.route_id
+    ATTRIBUTES = {"RouteId": "child_id"}
+    DELETE = "delete_route"
 
     @staticmethod
     def _settings(props: dict[str, Any]) -> dict[str, Any]:
@@ -322,28 +303,18 @@ class Route(_ApiChild, CloudFormationModel):
         return cls(props["ApiId"], route.route_id)
 
     def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
-        route = backend.get_route(self.api_id, self.route_id)
+        route = backend.get_route(self.api_id, self.child_id)
         settings = self._settings(props)
         # moto's update keeps a value it is given None for; CloudFormation clears a removed property.
         route.authorizer_id = settings["authorizer_id"]
         route.target = settings["target"]
-        backend.update_route(api_id=self.api_id, route_id=self.route_id, **settings)
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        _forget_if_api_gone(_backend(account_id, region_name).delete_route, self.api_id, self.route_id)
+        backend.update_route(api_id=self.api_id, route_id=self.child_id, **settings)
 
 
 class Stage(_ApiChild, CloudFormationModel):
     CFN_TYPE = "AWS::ApiGatewayV2::Stage"
     NAME_PROPERTY = "StageName"
-
-    def __init__(self, api_id: str, stage_name: str):
-        self.api_id = api_id
-        self.stage_name = stage_name
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.stage_name
+    DELETE = "delete_stage"
 
     @staticmethod
     def _config(props: dict[str, Any], name: str) -> dict[str, Any]:
@@ -365,10 +336,7 @@ class Stage(_ApiChild, CloudFormationModel):
     def _update(self, backend: ApiGatewayV2Backend, props: dict[str, Any]) -> None:
         # moto's Stage has no update: rebuild it from the new properties under the same name, keeping its
         # creation date as an in-place update does.
-        created = backend.get_stage(self.api_id, self.stage_name).created
-        backend.delete_stage(self.api_id, self.stage_name)
-        stage = backend.create_stage(self.api_id, self._config(props, self.stage_name))
+        created = backend.get_stage(self.api_id, self.child_id).created
+        backend.delete_stage(self.api_id, self.child_id)
+        stage = backend.create_stage(self.api_id, self._config(props, self.child_id))
         stage.created = created
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        _forget_if_api_gone(_backend(account_id, region_name).delete_stage, self.api_id, self.stage_name)
