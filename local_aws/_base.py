@@ -13,7 +13,7 @@ from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
 
 class ReplacementRequired(Exception):
-    """Raised by update_from_cloudformation_json when the change cannot be made in place (a new name, a new
+    """Raised by `Emulated.update` when the change cannot be made in place (a new name, a new
     VPC...): the stack engine then creates a new physical resource and deletes the old one, as AWS does
     (keeping the old one when the template says UpdateReplacePolicy: Retain)."""
 
@@ -44,6 +44,40 @@ class Emulated:
 
     def is_created(self) -> bool:
         return True
+
+    # moto's entry points, with its long signatures, in one place; an emulation writes `create` and, when the
+    # type can change in place, `update`.
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        return cls.create(resource_name, cloudformation_json.get("Properties", {}), account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        props = cloudformation_json.get("Properties", {})
+        return original_resource.update(new_resource_name, props, account_id, region_name)
+
+    @classmethod
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Any:
+        raise NotImplementedError(f"{cls.CFN_TYPE} emulation has no create")
+
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Any:
+        """Change the resource in place; by default every change replaces it, as for an immutable type."""
+        raise ReplacementRequired
 
     @classmethod
     def delete_from_cloudformation_json(cls, *args: Any, **kwargs: Any) -> None:

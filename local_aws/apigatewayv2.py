@@ -65,37 +65,20 @@ class Api(Emulated, CloudFormationModel):
         }
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Api:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Api:
         api = _backend(account_id, region_name).create_api(
-            name=props.get("Name", resource_name),
+            name=props.get("Name", name),
             protocol_type=props.get("ProtocolType", "HTTP"),
             tags=tag_map(props.get("Tags")),
             **cls._settings(props),
         )
         return cls(api)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Api,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Api:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Api:
         backend = _backend(account_id, region_name)
-        backend.update_api(api_id=original_resource.api_id, name=props.get("Name"), **cls._settings(props))
-        backend.tag_resource(original_resource.arn, tag_map(props.get("Tags")))
-        return original_resource
+        backend.update_api(api_id=self.api_id, name=props.get("Name"), **type(self)._settings(props))
+        backend.tag_resource(self.arn, tag_map(props.get("Tags")))
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         _backend(account_id, region_name).delete_api(self.api_id)
@@ -114,40 +97,23 @@ class VpcLink(Emulated, CloudFormationModel):
         return self.vpc_link_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> VpcLink:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> VpcLink:
         vpc_link = _backend(account_id, region_name).create_vpc_link(
-            name=props.get("Name", resource_name),
+            name=props.get("Name", name),
             sg_ids=props.get("SecurityGroupIds", []),
             subnet_ids=props["SubnetIds"],
             tags=tag_map(props.get("Tags")),
         )
         return cls(vpc_link)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: VpcLink,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> VpcLink:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> VpcLink:
         backend = _backend(account_id, region_name)
-        current = backend.get_vpc_link(original_resource.vpc_link_id)
+        current = backend.get_vpc_link(self.vpc_link_id)
         if current.subnet_ids != props["SubnetIds"] or current.sg_ids != props.get("SecurityGroupIds", []):
             # Subnets and security groups cannot change in place: AWS replaces the link.
             raise ReplacementRequired
-        backend.update_vpc_link(original_resource.vpc_link_id, name=props.get("Name", current.name))
-        return original_resource
+        backend.update_vpc_link(self.vpc_link_id, name=props.get("Name", current.name))
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         _backend(account_id, region_name).delete_vpc_link(self.vpc_link_id)
@@ -182,33 +148,15 @@ class _ApiChild(Emulated):
         raise NotImplementedError
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        return cls._create(
-            _backend(account_id, region_name), cloudformation_json["Properties"], resource_name
-        )
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Any:
+        return cls._create(_backend(account_id, region_name), props, name)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Any:
         backend = _backend(account_id, region_name)
-        if props["ApiId"] != original_resource.api_id:
+        if props["ApiId"] != self.api_id:
             raise ReplacementRequired
-        original_resource._update(backend, props)
-        return original_resource
+        self._update(backend, props)
+        return self
 
 
 class Integration(_ApiChild, CloudFormationModel):

@@ -60,16 +60,8 @@ class Project(NamedResource, CloudFormationModel):
         )
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Project:
-        props = cloudformation_json["Properties"]
-        name = props.get("Name", resource_name)
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Project:
+        name = props.get("Name", name)
         backend = _codebuild(account_id, region_name)
         if name in backend.codebuild_projects:
             raise ValueError(
@@ -80,26 +72,17 @@ class Project(NamedResource, CloudFormationModel):
         backend.build_history[name] = []
         return cls(name, backend.codebuild_projects[name].arn)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Project,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Project:
-        props = cloudformation_json["Properties"]
-        if props.get("Name", original_resource.name) != original_resource.name:
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Project:
+        if props.get("Name", self.name) != self.name:
             raise ReplacementRequired
         # moto's backend has no UpdateProject: rebuild the project's metadata in place, keeping its history
         # and creation date as UpdateProject does.
         backend = _codebuild(account_id, region_name)
-        created = backend.codebuild_projects[original_resource.name].project_metadata["created"]
-        project = cls._project(account_id, region_name, original_resource.name, props)
+        created = backend.codebuild_projects[self.name].project_metadata["created"]
+        project = type(self)._project(account_id, region_name, self.name, props)
         project.project_metadata["created"] = created
-        backend.codebuild_projects[original_resource.name] = project
-        return original_resource
+        backend.codebuild_projects[self.name] = project
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         _codebuild(account_id, region_name).delete_project(self.name)
@@ -160,16 +143,8 @@ class Pipeline(Emulated, CloudFormationModel):
         return pipeline
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Pipeline:
-        props = cloudformation_json["Properties"]
-        name = props.get("Name", resource_name)
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Pipeline:
+        name = props.get("Name", name)
         backend = _codepipeline(account_id, region_name)
         if name in backend.pipelines:
             raise InvalidStructureException(
@@ -188,22 +163,11 @@ class Pipeline(Emulated, CloudFormationModel):
         backend.pipelines[name] = pipeline
         return cls(name, account_id, region_name)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Pipeline,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Pipeline:
-        props = cloudformation_json["Properties"]
-        if props.get("Name", original_resource.name) != original_resource.name:
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Pipeline:
+        if props.get("Name", self.name) != self.name:
             raise ReplacementRequired
-        _codepipeline(account_id, region_name).update_pipeline(
-            cls._declaration(original_resource.name, props)
-        )
-        return original_resource
+        _codepipeline(account_id, region_name).update_pipeline(type(self)._declaration(self.name, props))
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         _codepipeline(account_id, region_name).delete_pipeline(self.name)

@@ -40,17 +40,9 @@ class Cluster(NamedResource, CloudFormationModel):
     ATTRIBUTES = {"Arn": "arn"}
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Cluster:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Cluster:
         cluster = _backend(account_id, region_name).create_cluster(
-            cluster_name=props.get("ClusterName", resource_name),
+            cluster_name=props.get("ClusterName", name),
             tags=_ecs_tags(props),
             cluster_settings=_ecs_shape(props.get("ClusterSettings")),
             configuration=_ecs_shape(props.get("Configuration")),
@@ -59,31 +51,22 @@ class Cluster(NamedResource, CloudFormationModel):
         )
         return cls(cluster.name, cluster.arn)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Cluster,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Cluster:
-        props = cloudformation_json["Properties"]
-        if props.get("ClusterName", original_resource.name) != original_resource.name:
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Cluster:
+        if props.get("ClusterName", self.name) != self.name:
             raise ReplacementRequired
         backend = _backend(account_id, region_name)
         backend.update_cluster(
-            original_resource.name,
+            self.name,
             cluster_settings=_ecs_shape(props.get("ClusterSettings")),
             configuration=_ecs_shape(props.get("Configuration")),
             service_connect_defaults=None,  # type: ignore[arg-type]
         )
         backend.put_cluster_capacity_providers(
-            original_resource.name,
+            self.name,
             capacity_providers=props.get("CapacityProviders", []),
             default_capacity_provider_strategy=_ecs_shape(props.get("DefaultCapacityProviderStrategy", [])),
         )
-        return original_resource
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         # As in AWS, a deleted cluster stays visible as INACTIVE for a while.
@@ -101,15 +84,9 @@ class ClusterCapacityProviderAssociations(Emulated, CloudFormationModel):
         return self.cluster
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, name: str, props: dict[str, Any], account_id: str, region_name: str
     ) -> ClusterCapacityProviderAssociations:
-        props = cloudformation_json["Properties"]
         _backend(account_id, region_name).put_cluster_capacity_providers(
             props["Cluster"],
             capacity_providers=props["CapacityProviders"],
@@ -117,18 +94,10 @@ class ClusterCapacityProviderAssociations(Emulated, CloudFormationModel):
         )
         return cls(props["Cluster"])
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: ClusterCapacityProviderAssociations,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
+    def update(
+        self, name: str, props: dict[str, Any], account_id: str, region_name: str
     ) -> ClusterCapacityProviderAssociations:
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
+        return type(self).create(name, props, account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:
         _backend(account_id, region_name).put_cluster_capacity_providers(
@@ -138,7 +107,7 @@ class ClusterCapacityProviderAssociations(Emulated, CloudFormationModel):
 
 class TaskDefinition(Emulated, CloudFormationModel):
     """Every property change replaces a task definition (a new revision), which the stack engine does for a
-    type without update_from_cloudformation_json; the old revision is deregistered."""
+    type without an `update`; the old revision is deregistered."""
 
     CFN_TYPE = "AWS::ECS::TaskDefinition"
     NAME_PROPERTY = "Family"
@@ -152,17 +121,9 @@ class TaskDefinition(Emulated, CloudFormationModel):
         return self.arn
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> TaskDefinition:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> TaskDefinition:
         definition = _backend(account_id, region_name).register_task_definition(
-            family=props.get("Family", resource_name),
+            family=props.get("Family", name),
             container_definitions=_ecs_shape(props.get("ContainerDefinitions", [])),
             volumes=_ecs_shape(props.get("Volumes")),
             network_mode=props.get("NetworkMode"),
@@ -219,19 +180,11 @@ class Service(Emulated, CloudFormationModel):
             )
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Service:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Service:
         cluster = props.get("Cluster", "default")
         service = _backend(account_id, region_name).create_service(
             cluster,
-            props.get("ServiceName", resource_name),
+            props.get("ServiceName", name),
             int(props.get("DesiredCount", 1)),
             task_definition_str=props.get("TaskDefinition"),
             load_balancers=_ecs_shape(props.get("LoadBalancers", [])),
@@ -248,32 +201,23 @@ class Service(Emulated, CloudFormationModel):
         cls._apply_settings(service, props)
         return cls(cluster, service.name, service.arn)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Service,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Service:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Service:
         replaced = (
-            props.get("ServiceName", original_resource.name) != original_resource.name
-            or props.get("Cluster", "default") != original_resource.cluster
+            props.get("ServiceName", self.name) != self.name
+            or props.get("Cluster", "default") != self.cluster
         )
         if replaced:
             raise ReplacementRequired
         service = _backend(account_id, region_name).update_service(
             {
-                "cluster": original_resource.cluster,
-                "service": original_resource.name,
+                "cluster": self.cluster,
+                "service": self.name,
                 "task_definition": props.get("TaskDefinition"),
                 "desired_count": int(props.get("DesiredCount", 1)),
             }
         )
-        cls._apply_settings(service, props)
-        return original_resource
+        type(self)._apply_settings(service, props)
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         # CloudFormation scales the service to zero and deletes it; moto then shows it INACTIVE, like AWS.

@@ -37,37 +37,18 @@ class Failure(Emulated, CloudFormationModel):
         return self.name
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Failure:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Failure:
         fail_on, reason = props.get("FailOn", "Create"), props.get("Reason", _DEFAULT_REASON)
         if fail_on not in ("Create", "Update", "Delete"):
             raise ValueError(f"FailOn must be Create, Update or Delete, not {fail_on!r}")
         if fail_on == "Create":
             raise ResourceFailedOnPurpose(reason)
-        return cls(resource_name, fail_on, reason)
+        return cls(name, fail_on, reason)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Failure,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Failure:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Failure:
         if props.get("FailOn") == "Update":
             raise ResourceFailedOnPurpose(props.get("Reason", _DEFAULT_REASON))
-        return cls(
-            original_resource.name, props.get("FailOn", "Create"), props.get("Reason", _DEFAULT_REASON)
-        )
+        return type(self)(self.name, props.get("FailOn", "Create"), props.get("Reason", _DEFAULT_REASON))
 
     def delete(self, account_id: str, region_name: str) -> None:
         if self.fail_on == "Delete":

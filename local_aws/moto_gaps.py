@@ -201,15 +201,9 @@ class SubnetRouteTableAssociation(Emulated, CloudFormationModel):
         return self.association_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, name: str, props: dict[str, Any], account_id: str, region_name: str
     ) -> SubnetRouteTableAssociation:
-        props = cloudformation_json["Properties"]
         association_id = _ec2(account_id, region_name).associate_route_table(
             props["RouteTableId"], subnet_id=props["SubnetId"]
         )
@@ -253,15 +247,9 @@ class SecurityGroupEgress(Emulated, CloudFormationModel):
         }
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, name: str, props: dict[str, Any], account_id: str, region_name: str
     ) -> SecurityGroupEgress:
-        props = cloudformation_json["Properties"]
         rule = cls._rule(props)
         rules, _ = _ec2(account_id, region_name).authorize_security_group_egress(
             group_name_or_id=props["GroupId"], **rule
@@ -288,18 +276,10 @@ class LambdaPermission(Emulated, CloudFormationModel):
         return self.statement_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> LambdaPermission:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> LambdaPermission:
         function = lambda_backends[account_id][region_name].get_function(props["FunctionName"])
-        function.policy.add_statement(raw=json.dumps({**props, "StatementId": resource_name}))
-        return cls(props["FunctionName"], resource_name)
+        function.policy.add_statement(raw=json.dumps({**props, "StatementId": name}))
+        return cls(props["FunctionName"], name)
 
     def delete(self, account_id: str, region_name: str) -> None:
         backend = lambda_backends[account_id][region_name]
@@ -317,35 +297,17 @@ class BucketPolicy(Emulated, CloudFormationModel):
         return self.bucket
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> BucketPolicy:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> BucketPolicy:
         document = props["PolicyDocument"]
         s3_backends[account_id][get_partition(region_name)].put_bucket_policy(
             props["Bucket"], (document if isinstance(document, str) else json.dumps(document)).encode()
         )
         return cls(props["Bucket"])
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: BucketPolicy,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> BucketPolicy:
-        if cloudformation_json["Properties"]["Bucket"] != original_resource.bucket:
-            original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> BucketPolicy:
+        if props["Bucket"] != self.bucket:
+            self.delete(account_id, region_name)
+        return type(self).create(name, props, account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:
         s3_backends[account_id][get_partition(region_name)].delete_bucket_policy(self.bucket)
@@ -363,15 +325,7 @@ class RolePolicy(Emulated, CloudFormationModel):
         return self.policy_name
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> RolePolicy:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> RolePolicy:
         document = props["PolicyDocument"]
         iam_backends[account_id][get_partition(region_name)].put_role_policy(
             props["RoleName"],
@@ -380,24 +334,13 @@ class RolePolicy(Emulated, CloudFormationModel):
         )
         return cls(props["RoleName"], props["PolicyName"])
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: RolePolicy,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> RolePolicy:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> RolePolicy:
         if (props["RoleName"], props["PolicyName"]) != (
-            original_resource.role_name,
-            original_resource.policy_name,
+            self.role_name,
+            self.policy_name,
         ):
-            original_resource.delete(account_id, region_name)
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
+            self.delete(account_id, region_name)
+        return type(self).create(name, props, account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:
         iam_backends[account_id][get_partition(region_name)].delete_role_policy(

@@ -54,15 +54,7 @@ class Secret(Emulated, CloudFormationModel):
         return self.arn
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Secret:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Secret:
         if "SecretString" in props and "GenerateSecretString" in props:
             raise ValueError("SecretString and GenerateSecretString are mutually exclusive")
         backend = _backend(account_id, region_name)
@@ -70,7 +62,7 @@ class Secret(Emulated, CloudFormationModel):
             value = _generate(backend, props["GenerateSecretString"])
         else:
             value = props.get("SecretString")
-        name = props.get("Name", resource_name)
+        name = props.get("Name", name)
         backend.create_secret(
             name=name,
             secret_string=value,
@@ -84,31 +76,22 @@ class Secret(Emulated, CloudFormationModel):
         )
         return cls(backend.describe_secret(name).arn, name, props)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Secret,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Secret:
-        props = cloudformation_json["Properties"]
-        if props.get("Name", original_resource.name) != original_resource.name:
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Secret:
+        if props.get("Name", self.name) != self.name:
             raise ReplacementRequired
         backend = _backend(account_id, region_name)
-        secret = backend.describe_secret(original_resource.arn)
+        secret = backend.describe_secret(self.arn)
         secret.description = props.get("Description")
         secret.kms_key_id = props.get("KmsKeyId")
         # A changed SecretString becomes the new current version; a generated value is kept across updates
         # unless GenerateSecretString itself changed, as CloudFormation does.
         value, spec = props.get("SecretString"), props.get("GenerateSecretString")
-        if value is not None and value != original_resource.secret_string:
-            backend.update_secret(original_resource.arn, secret_string=value)
-        elif spec is not None and spec != original_resource.generate_spec:
-            backend.update_secret(original_resource.arn, secret_string=_generate(backend, spec))
-        original_resource.secret_string, original_resource.generate_spec = value, spec
-        return original_resource
+        if value is not None and value != self.secret_string:
+            backend.update_secret(self.arn, secret_string=value)
+        elif spec is not None and spec != self.generate_spec:
+            backend.update_secret(self.arn, secret_string=_generate(backend, spec))
+        self.secret_string, self.generate_spec = value, spec
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         # CloudFormation deletes a stack's secret without a recovery window: the name is free again at once.

@@ -31,18 +31,12 @@ class PrivateDnsNamespace(Emulated, CloudFormationModel):
         return self.namespace_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, name: str, props: dict[str, Any], account_id: str, region_name: str
     ) -> PrivateDnsNamespace:
-        props = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
         operation_id = backend.create_private_dns_namespace(
-            name=props.get("Name", resource_name),
+            name=props.get("Name", name),
             creator_request_id=None,  # type: ignore[arg-type]
             description=props.get("Description"),  # type: ignore[arg-type]
             vpc=props["Vpc"],
@@ -52,26 +46,19 @@ class PrivateDnsNamespace(Emulated, CloudFormationModel):
         namespace_id = backend.get_operation(operation_id).targets["NAMESPACE"]
         return cls(backend.get_namespace(namespace_id))
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: PrivateDnsNamespace,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
+    def update(
+        self, name: str, props: dict[str, Any], account_id: str, region_name: str
     ) -> PrivateDnsNamespace:
-        props = cloudformation_json["Properties"]
         backend = _backend(account_id, region_name)
-        namespace = backend.get_namespace(original_resource.namespace_id)
-        if namespace.name != props.get("Name", new_resource_name) or namespace.vpc != props["Vpc"]:
+        namespace = backend.get_namespace(self.namespace_id)
+        if namespace.name != props.get("Name", name) or namespace.vpc != props["Vpc"]:
             raise ReplacementRequired
         namespace.description = props.get("Description")
         namespace.dns_properties = {
             **props.get("Properties", {}).get("DnsProperties", {}),
-            "HostedZoneId": original_resource.hosted_zone_id,
+            "HostedZoneId": self.hosted_zone_id,
         }
-        return original_resource
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         _backend(account_id, region_name).delete_namespace(self.namespace_id)
@@ -94,19 +81,11 @@ class Service(Emulated, CloudFormationModel):
         return self.service_id
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Service:
-        props = cloudformation_json["Properties"]
+    def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Service:
         dns_config = props.get("DnsConfig")
         namespace_id = props.get("NamespaceId") or (dns_config or {}).get("NamespaceId")
         service = _backend(account_id, region_name).create_service(
-            name=props.get("Name", resource_name),
+            name=props.get("Name", name),
             namespace_id=namespace_id,
             creator_request_id=None,  # type: ignore[arg-type]
             description=props.get("Description"),  # type: ignore[arg-type]
@@ -118,20 +97,11 @@ class Service(Emulated, CloudFormationModel):
         )
         return cls(service)
 
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Service,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> Service:
-        props = cloudformation_json["Properties"]
+    def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Service:
         backend = _backend(account_id, region_name)
-        service = backend.get_service(original_resource.service_id)
+        service = backend.get_service(self.service_id)
         replaced = (
-            service.name != props.get("Name", new_resource_name)
+            service.name != props.get("Name", name)
             or service.namespace_id
             != (props.get("NamespaceId") or props.get("DnsConfig", {}).get("NamespaceId"))
             or service.health_check_custom_config != props.get("HealthCheckCustomConfig")
@@ -141,8 +111,8 @@ class Service(Emulated, CloudFormationModel):
         details = {
             key: props[key] for key in ("Description", "DnsConfig", "HealthCheckConfig") if key in props
         }
-        backend.update_service(original_resource.service_id, details)
-        return original_resource
+        backend.update_service(self.service_id, details)
+        return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         _backend(account_id, region_name).delete_service(self.service_id)
