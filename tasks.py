@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -51,10 +53,18 @@ def serve(c: Context, host: str = "127.0.0.1", port: int = 8000, reload: bool = 
     """Run the API locally: migrate ./data/app.db, then serve with uvicorn (APP_ENV=dev unless set)."""
     env = {"APP_ENV": os.environ.get("APP_ENV", "dev"), "DATABASE_URL": _database_url()}
     print(f"API: http://{host}:{port}  interactive docs: http://{host}:{port}/docs  (Ctrl+C stops)")
-    args = f"--host {host} --port {port}" + (" --reload" if reload else "")
-    result = c.run(f"{sys.executable} -m app.server {args}", env=env, pty=sys.stdout.isatty(), warn=True)
-    if result.exited not in (0, 130, -2):
-        raise Exit(f"error: the API server stopped with exit code {result.exited} (see the lines above)")
+    command = [sys.executable, "-m", "app.server", "--host", host, "--port", str(port)]
+    command += ["--reload"] if reload else []
+    # Its own session, so that Ctrl+C reaches the server exactly once (forwarded below): a second SIGINT
+    # would make uvicorn skip its graceful shutdown.
+    server = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)  # noqa: S603
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        server.send_signal(signal.SIGINT)
+        code = server.wait()
+    if code not in (0, -signal.SIGINT):
+        raise Exit(f"error: the API server stopped with exit code {code} (see the lines above)")
     print("API server stopped.")
 
 
