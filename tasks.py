@@ -195,9 +195,14 @@ def render(
 ) -> None:
     """Render the app stack and the three pipeline templates as CloudFormation JSON (ECS1_* env overrides)."""
     config = _render_config(locals())
+    from troposphere_templates.config import ConfigError
     from troposphere_templates.render import render_all
 
-    for path in render_all(config, out, account_id=account_id):
+    try:
+        written = render_all(config, out, account_id=account_id)
+    except ConfigError as exc:
+        raise Exit(f"error: {exc}") from None
+    for path in written:
         print(f"wrote {path}")
     print(
         f"rendered {config.app_stack} ({config.architecture} {config.cpu}/{config.memory}, "

@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.templates_support import CONFIGS, PROJECT_ROOT, TEMPLATE_NAMES, load, resources_of_type
-from troposphere_templates.config import ConfigError, ProjectConfig
+from tests.templates_support import (
+    CONFIGS,
+    DEFAULT_IN_EVERY_REGION,
+    PROJECT_ROOT,
+    TEMPLATE_NAMES,
+    load,
+    resources_of_type,
+)
+from troposphere_templates.config import VPC_LINK_ZONE_IDS, ConfigError, ProjectConfig
 
 INVOKE = [sys.executable, "-m", "invoke"]
 
@@ -72,6 +79,10 @@ def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -
         (["--architecture", "arm"], "error: architecture must be ARM64 or X86_64, not 'ARM'"),
         (["--capacity-provider", "spot"], "error: capacity provider must be one of FARGATE/FARGATE_SPOT"),
         (["--github-repo", "just-a-name"], "error: GitHub repository must look like owner/name"),
+        (
+            ["--region", "ap-south-2"],
+            "error: --region ap-south-2: API Gateway supports HTTP API VPC links in",
+        ),
     ],
 )
 def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -178,8 +189,9 @@ def test_names_agree_with_the_other_parts() -> None:
     }
 
 
-def test_app_stack_follows_the_design() -> None:
-    app = load("default")
+@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+def test_app_stack_follows_the_design(config: str) -> None:
+    app = load(config)
     kinds = {resource["Type"] for resource in app["Resources"].values()}
     assert "AWS::CloudFormation::Stack" not in kinds  # one stack, no nested stacks
     assert not kinds & {"AWS::EC2::NatGateway", "AWS::ElasticLoadBalancingV2::LoadBalancer"}
@@ -223,6 +235,18 @@ def test_app_stack_follows_the_design() -> None:
     }
 
 
+@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+def test_the_vpc_link_subnet_is_placed_by_a_zone_id_that_http_api_vpc_links_support(config: str) -> None:
+    app = load(config)
+    ((subnet_id, subnet),) = resources_of_type(app, "AWS::EC2::Subnet").items()
+    zone_id = subnet["Properties"]["AvailabilityZoneId"]
+    assert zone_id in VPC_LINK_ZONE_IDS[CONFIGS[config].region]
+    assert zone_id != "use1-az3"  # the one us-east-1 zone the developer guide leaves out
+    assert "AvailabilityZone" not in subnet["Properties"], "a zone name maps to different zones per account"
+    (vpc_link,) = resources_of_type(app, "AWS::ApiGatewayV2::VpcLink").values()
+    assert vpc_link["Properties"]["SubnetIds"] == [{"Ref": subnet_id}]
+
+
 @pytest.mark.parametrize(
     ("config", "environment_type"), [("default", "ARM_CONTAINER"), ("original", "LINUX_CONTAINER")]
 )
@@ -241,10 +265,11 @@ def test_pipelines_build_on_the_tasks_architecture(config: str, environment_type
         assert source["Configuration"]["ConnectionArn"] == {"Ref": "ConnectionArn"}
 
 
-def test_each_pipeline_deploys_what_its_buildspec_produces() -> None:
+@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+def test_each_pipeline_deploys_what_its_buildspec_produces(config: str) -> None:
     stages = {}
     for kind in ProjectConfig().pipeline_stacks:
-        template = load("default", f"{kind}-pipeline.json")
+        template = load(config, f"{kind}-pipeline.json")
         (pipeline,) = resources_of_type(template, "AWS::CodePipeline::Pipeline").values()
         stages[kind] = {stage["Name"]: stage["Actions"][0] for stage in pipeline["Properties"]["Stages"]}
         (project,) = resources_of_type(template, "AWS::CodeBuild::Project").values()

@@ -13,12 +13,10 @@ from typing import Any
 from troposphere import (
     AWSObject,
     GetAtt,
-    GetAZs,
     Join,
     Output,
     Parameter,
     Ref,
-    Select,
     Sub,
     Tags,
     Template,
@@ -174,7 +172,8 @@ class AppStack:
                 "PublicSubnet",
                 VpcId=Ref(self.vpc),
                 CidrBlock=c.subnet_cidr,
-                AvailabilityZone=Select(0, GetAZs("")),
+                # The VPC link's network interfaces live here: a zone HTTP API VPC links support, by id.
+                AvailabilityZoneId=c.vpc_link_zone_id,
                 # The service asks for its public IP explicitly; nothing else here gets one by default.
                 MapPublicIpOnLaunch=False,
                 Tags=Tags(Name=f"{c.project}-public"),
@@ -370,7 +369,6 @@ class AppStack:
                 PerformanceMode="generalPurpose",
                 ThroughputMode="bursting",  # free at this size; elastic throughput bills per GB transferred
                 FileSystemTags=Tags(Name=f"{c.project}-data"),
-                BackupPolicy=efs.BackupPolicy(Status="ENABLED"),
                 # `invoke clean` deletes the data with the stack; a replacement must not drop the database.
                 DeletionPolicy="Delete",
                 UpdateReplacePolicy="Retain",

@@ -28,6 +28,34 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 }
 
 
+# The Availability Zone ids where API Gateway supports VPC links for HTTP APIs, per region: AWS's API Gateway
+# Developer Guide, "Set up VPC links V2 in API Gateway" ("Set up VPC links for HTTP APIs"), table
+# "Availability by Region" (as published in 2026). Zone *names* map to different zones in every account; ids
+# do not, so the VPC link's subnet is placed by id.
+VPC_LINK_ZONE_IDS: dict[str, tuple[str, ...]] = {
+    "us-east-2": ("use2-az1", "use2-az2", "use2-az3"),
+    "us-east-1": ("use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az6"),
+    "us-west-1": ("usw1-az1", "usw1-az3"),
+    "us-west-2": ("usw2-az1", "usw2-az2", "usw2-az3", "usw2-az4"),
+    "ap-east-1": ("ape1-az2", "ape1-az3"),
+    "ap-south-1": ("aps1-az1", "aps1-az2", "aps1-az3"),
+    "ap-northeast-2": ("apne2-az1", "apne2-az2", "apne2-az3"),
+    "ap-southeast-1": ("apse1-az1", "apse1-az2", "apse1-az3"),
+    "ap-southeast-2": ("apse2-az1", "apse2-az2", "apse2-az3"),
+    "ap-northeast-1": ("apne1-az1", "apne1-az2", "apne1-az4"),
+    "ca-central-1": ("cac1-az1", "cac1-az2"),
+    "eu-central-1": ("euc1-az1", "euc1-az2", "euc1-az3"),
+    "eu-west-1": ("euw1-az1", "euw1-az2", "euw1-az3"),
+    "eu-west-2": ("euw2-az1", "euw2-az2", "euw2-az3"),
+    "eu-west-3": ("euw3-az1", "euw3-az3"),
+    "eu-south-2": ("eus2-az1", "eus2-az2", "eus2-az3"),
+    "eu-north-1": ("eun1-az1", "eun1-az2", "eun1-az3"),
+    "me-south-1": ("mes1-az1", "mes1-az2", "mes1-az3"),
+    "sa-east-1": ("sae1-az1", "sae1-az2", "sae1-az3"),
+    "us-gov-west-1": ("usgw1-az1", "usgw1-az2", "usgw1-az3"),
+}
+
+
 def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
@@ -131,6 +159,17 @@ class ProjectConfig:
     @property
     def pipeline_stacks(self) -> dict[str, str]:
         return {kind: f"{self.project}-{kind}-pipeline" for kind in PIPELINE_KINDS}
+
+    @property
+    def vpc_link_zone_id(self) -> str:
+        """The zone of the one subnet: the first that HTTP API VPC links support in the region."""
+        try:
+            return VPC_LINK_ZONE_IDS[self.region][0]
+        except KeyError:
+            raise ConfigError(
+                f"--region {self.region}: API Gateway supports HTTP API VPC links in "
+                f"{', '.join(sorted(VPC_LINK_ZONE_IDS))} only"
+            ) from None
 
     # Application names
     @property

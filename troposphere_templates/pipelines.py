@@ -189,9 +189,7 @@ class PipelineStack:
                     Policies=[
                         iam.Policy(
                             PolicyName="deploy-app-stack",
-                            PolicyDocument=policies.app_stack_deployer(
-                                c.project, Ref("AWS::Region"), c.ecr_repository, c.authorizer_function_name
-                            ),
+                            PolicyDocument=policies.app_stack_deployer(c),
                         )
                     ],
                 )
