@@ -39,11 +39,23 @@ CONFIGS = {
 
 
 @cache
+def rendered_root() -> Path:
+    """One folder per test session holding a folder per configuration, so one linter run reads them all."""
+    return Path(tempfile.mkdtemp(prefix="templates-"))
+
+
+@cache
 def rendered_dir(name: str) -> Path:
     """Render the named configuration once per test session; the folder lives until the process ends."""
-    out = Path(tempfile.mkdtemp(prefix=f"templates-{name}-"))
+    out = rendered_root() / name
     render_all(CONFIGS[name], out)
     return out
+
+
+def render_every_config() -> Path:
+    for name in CONFIGS:
+        rendered_dir(name)
+    return rendered_root()
 
 
 def load(name: str, template: str = "app.json") -> dict[str, Any]:
