@@ -38,7 +38,9 @@ from troposphere_templates.config import CAPACITY_PROVIDERS, ProjectConfig
 
 DATA_DIR = "/data"
 HEALTH_PATH = "/health"
-AUTHORIZER_CACHE_SECONDS = 60  # short: a revoked or expired token stops working within a minute
+# The authorizer only labels requests (app/authorizer.py); the API checks every token, so the cache only saves
+# invocations: a label may be a minute old, a refusal never is.
+AUTHORIZER_CACHE_SECONDS = 60
 EFS_PORT = 2049
 HTTPS_PORT = 443
 
@@ -60,6 +62,9 @@ ACCESS_LOG_FORMAT = {
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
+    "tokenVerified": "$context.authorizer.verified",
+    "tokenCheck": "$context.authorizer.reason",
+    "user": "$context.authorizer.user_name",
 }
 
 
