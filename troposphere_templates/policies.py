@@ -549,9 +549,11 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 logs.TagResource,
                 logs.UntagResource,
             ],
+            # Both ARN forms: CloudWatch Logs evaluates some actions against `log-group:<name>:*`.
             Resource=[
-                Sub(f"{arn}:logs:{here}:log-group:{config.log_groups[name]}")
+                Sub(f"{arn}:logs:{here}:log-group:{config.log_groups[name]}{suffix}")
                 for name in ("api", "authorizer", "access")
+                for suffix in ("", ":*")
             ],
         ),
         Statement(
