@@ -11,6 +11,7 @@ lets that action name them.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -97,6 +98,31 @@ def test_every_resource_type_has_aws_handler_permissions_or_documented_caller_pe
         assert entry["source"].strip(), f"{resource_type}: name the AWS document the actions come from"
         for action in entry["actions"]:
             assert iam_action(action) is not None, f"{action} is not an IAM action"
+
+
+UNSET_PROPERTY = re.compile(r"`(AWS::\w+::\w+)\.([\w.]+)`")
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_the_properties_an_exclusion_relies_on_are_really_not_set(config: str) -> None:
+    """An exclusion for an unused feature names the properties (`AWS::Type.Property`) whose absence it relies
+    on; setting one of them later fails here until the permission is granted."""
+    resources = load(config)["Resources"].values()
+    for action, reason in exclusions().items():
+        if reason.startswith(("property not set", "no customer managed key")):
+            named = UNSET_PROPERTY.findall(reason)
+            assert named, f"{action}: name the properties it relies on as `AWS::Type.Property`"
+            for resource_type, path in named:
+                top = path.split(".")[0]
+                assert top in provider_schema(resource_type)["properties"], (
+                    f"{action}: no {resource_type}.{top}"
+                )
+                for resource in resources:
+                    if resource["Type"] == resource_type:
+                        node = resource.get("Properties", {})
+                        for part in path.split("."):
+                            node = node.get(part, {}) if isinstance(node, dict) else {}
+                        assert node == {}, f"{action} is excluded, but {resource_type}.{path} is set"
 
 
 @pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
