@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -55,12 +56,25 @@ def answers(port: int) -> bool:
     return True
 
 
+def docs_assets(base_url: str, page: str) -> list[str]:
+    """The scripts, styles and schema a docs page loads (FastAPI's default pages name a CDN's URLs)."""
+    html = httpx.get(f"{base_url}{page}").text
+    return [a or b for a, b in re.findall(r'(?:src|href)="([^"]+)"|url: *[\'"]([^\'"]+)', html)]
+
+
 def test_invoke_serve_migrates_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
     serve = start_serve(tmp_path, port)
     try:
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+        assert httpx.get(f"{base_url}/health").json()["status"] == "ok"
         assert (tmp_path / "data" / "app.db").is_file(), "the SQLite file is created and migrated"
+        # Offline, the interactive docs still work: every asset comes from the server itself.
+        assets = docs_assets(base_url, "/docs")
+        assert any(asset.endswith(".js") for asset in assets) and "/openapi.json" in assets
+        for asset in assets:
+            assert asset.startswith("/"), f"{asset} is not served by the API"
+            assert httpx.get(f"{base_url}{asset}").status_code == 200, asset
     finally:
         serve.send_signal(signal.SIGINT)  # what Ctrl+C sends
         output, _ = serve.communicate(timeout=30)
