@@ -18,6 +18,8 @@ from troposphere_templates.config import ProjectConfig
 
 STACK_CHOICES = ("app", "pipelines", "all")
 API_URL_OUTPUT = "ApiUrl"
+# The emulator invents an execute-api URL as AWS would name it; no request to it reaches anything.
+EMULATED_URL_NOTE = " (made up by the local emulator: nothing answers there)"
 
 
 @dataclass
@@ -25,6 +27,7 @@ class DeployResult:
     stacks: list[StackResult]
     api_url: str | None
     seconds: float
+    emulated: bool = False
 
     def summary(self) -> str:
         """The one closing line: what happened to each stack and where the API answers."""
@@ -32,7 +35,10 @@ class DeployResult:
         for result in self.stacks:
             outcomes.setdefault(result.outcome, []).append(result.name)
         done = "; ".join(f"{outcome}: {', '.join(names)}" for outcome, names in outcomes.items())
-        url = self.api_url or "no application stack yet (invoke deploy --stack app)"
+        if self.api_url:
+            url = self.api_url + (EMULATED_URL_NOTE if self.emulated else "")
+        else:
+            url = "no application stack yet (invoke deploy --stack app)"
         return f"deploy succeeded in {self.seconds:.1f}s ({done}); API URL: {url}"
 
 
@@ -190,7 +196,8 @@ def deploy(
         results.append(
             _report(progress, stacks.deploy(config.app_stack, bodies["app"], parameters, app_tags, bucket))
         )
-    return DeployResult(results, api_url_from(stacks.outputs(config.app_stack)), time.monotonic() - started)
+    api_url = api_url_from(stacks.outputs(config.app_stack))
+    return DeployResult(results, api_url, time.monotonic() - started, emulated=is_local(aws))
 
 
 def _report(progress: Progress, result: StackResult) -> StackResult:
