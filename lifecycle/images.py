@@ -18,13 +18,7 @@ from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
-from troposphere_templates.config import (
-    IMAGE_TARGETS,
-    ConfigError,
-    ProjectConfig,
-    current_image_tag,
-    image_tag_for,
-)
+from troposphere_templates.config import IMAGE_TARGETS, current_image_tag, image_tag_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -40,14 +34,6 @@ NO_DOCKER_ENGINE = (
 def docker_available() -> bool:
     """True when a docker client is installed and its engine answers."""
     return _docker_problem() is None
-
-
-def image_config() -> ProjectConfig:
-    """The project config with ECS1_* overrides, as the pipelines' CodeBuild projects set them."""
-    try:
-        return ProjectConfig.from_env()
-    except ConfigError as exc:
-        raise LifecycleError(str(exc)) from None
 
 
 def image_tag() -> str:
