@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import invoke
@@ -89,7 +89,7 @@ def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
         raise Exit(interrupted, code=130) from None
 
 
-def aws_errors() -> Any:
+def aws_errors() -> AbstractContextManager[None]:
     """user_errors for tasks that call AWS: Ctrl+C says what carries on without us."""
     from lifecycle.errors import INTERRUPTED
 
