@@ -134,7 +134,10 @@ def serve(c: Context, host: str = "127.0.0.1", port: str = "8000", reload: bool 
     with user_errors():
         number = whole_number(port, "port")
         check_port_free(host, number)
-    print(f"API: http://{host}:{number}  interactive docs: http://{host}:{number}/docs  (Ctrl+C stops)")
+    print(
+        f"API: http://{host}:{number}  interactive docs: http://{host}:{number}/docs  (Ctrl+C stops)",
+        flush=True,
+    )
     code = run_server(host, number, reload, {"APP_ENV": "dev", **os.environ})
     if code not in (0, -signal.SIGINT, -signal.SIGTERM):
         raise Exit(f"error: the API server stopped with exit code {code} (see the lines above)")
