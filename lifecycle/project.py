@@ -89,7 +89,8 @@ class RenderOptions:
         options["memory"] = whole_number(self.memory, "memory") if self.memory else None
         options["architecture"] = self.architecture.upper()
         options["capacity_provider"] = self.capacity_provider.upper()
-        options["image_tag"] = self.image_tag or os.environ.get("ECS1_IMAGE_TAG") or current_image_tag()
+        if not self.image_tag and not os.environ.get("ECS1_IMAGE_TAG"):
+            options["image_tag"] = current_image_tag()
         return project_config(options)
 
 
