@@ -71,22 +71,32 @@ def task(*args: Any, **kwargs: Any) -> Any:
     return invoke.task(*args, **{"auto_shortflags": False, **kwargs})
 
 
-@contextmanager
-def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
-    """End the task with one line, `error: ...` (exit code 1), for any failure the user can act on."""
+def _one_line(exc: Exception) -> str | None:
+    """The line for a failure the user can act on; None for a bug, whose traceback must show."""
     from pydantic import ValidationError
 
     from app.core.config import describe_settings_error
     from lifecycle.errors import USER_ERRORS, describe_error
 
+    if isinstance(exc, USER_ERRORS):
+        return describe_error(exc)
+    if isinstance(exc, ValidationError):
+        return describe_settings_error(exc)
+    return None
+
+
+@contextmanager
+def user_errors(interrupted: str = "interrupted") -> Iterator[None]:
+    """End the task with one line, `error: ...` (exit code 1), for any failure the user can act on."""
     try:
         yield
-    except USER_ERRORS as exc:
-        raise Exit(f"error: {describe_error(exc)}") from None
-    except ValidationError as exc:
-        raise Exit(f"error: {describe_settings_error(exc)}") from None
     except KeyboardInterrupt:
         raise Exit(interrupted, code=130) from None
+    except Exception as exc:
+        line = _one_line(exc)
+        if line is None:
+            raise
+        raise Exit(f"error: {line}") from None
 
 
 def aws_errors() -> AbstractContextManager[None]:
