@@ -85,14 +85,21 @@ def test_cost_of_a_missing_template_is_one_line_and_writes_nothing(tmp_path: Pat
 def test_cost_without_rendered_templates_reports_the_default_configuration_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    result = invoke("cost", cwd=tmp_path)
+    user_folder = tmp_path / "project"
+    user_folder.mkdir()
+    result = invoke("cost", cwd=user_folder)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith(
         "Fixed monthly cost at idle of the default configuration (no build/templates/app.json"
     )
-    assert lines[-1].split()[:2] == ["Total", "$12.46"]
-    assert list(tmp_path.iterdir()) == []
+    assert list(user_folder.iterdir()) == []
+    # The same total as the default configuration rendered on purpose.
+    rendered = tmp_path / "rendered"
+    assert invoke("render", "--out", str(rendered)).returncode == 0
+    explicit = invoke("cost", "--template", str(rendered / "app.json"))
+    assert explicit.returncode == 0, explicit.stderr
+    assert lines[-1] == explicit.stdout.strip().splitlines()[-1]
 
 
 def test_stand_in_images_against_a_remote_endpoint_refuse_before_any_aws_call(tmp_path: Path) -> None:
