@@ -18,6 +18,8 @@ from troposphere_templates.config import ProjectConfig
 
 STACK_CHOICES = ("app", "pipelines", "all")
 API_URL_OUTPUT = "ApiUrl"
+# The emulator invents an execute-api URL as AWS would name it; no request to it reaches anything.
+EMULATED_URL_NOTE = " (made up by the local emulator: nothing answers there)"
 
 
 @dataclass
@@ -25,6 +27,7 @@ class DeployResult:
     stacks: list[StackResult]
     api_url: str | None
     seconds: float
+    emulated: bool = False
 
     def summary(self) -> str:
         """The one closing line: what happened to each stack and where the API answers."""
@@ -32,7 +35,10 @@ class DeployResult:
         for result in self.stacks:
             outcomes.setdefault(result.outcome, []).append(result.name)
         done = "; ".join(f"{outcome}: {', '.join(names)}" for outcome, names in outcomes.items())
-        url = self.api_url or "no application stack yet (invoke deploy --stack app)"
+        if self.api_url:
+            url = self.api_url + (EMULATED_URL_NOTE if self.emulated else "")
+        else:
+            url = "no application stack yet (invoke deploy --stack app)"
         return f"deploy succeeded in {self.seconds:.1f}s ({done}); API URL: {url}"
 
 
@@ -73,9 +79,11 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
     from lifecycle import images
 
     if not images.docker_available():
+        emulator = "; against this local emulator, --stand-in-images needs no Docker" if is_local(aws) else ""
         raise LifecycleError(
-            f"no Docker engine available to build the images api-{tag} and authorizer-{tag}: "
-            "start Docker (or push them from CI) and deploy again"
+            f"no Docker engine available to build the images "
+            f"{config.api_image_tag(tag)} and {config.authorizer_image_tag(tag)}: "
+            f"start Docker (or push them from CI) and deploy again{emulator}"
         )
     uri = images.repository_uri(config.ecr_repository, aws)
     images.build_images(tag, uri, images.platform_for(config.architecture), echo=progress.line)
@@ -97,14 +105,23 @@ def stand_in_manifest(image: str) -> str:
     return json.dumps(manifest)
 
 
-def register_stand_in_images(aws: Aws, repository: str, images: list[str], progress: Progress) -> None:
-    """For the local emulator only: register the images the template names in place of `docker push`,
-    so the whole lifecycle can be tried without Docker. Refuses any endpoint that is not on this machine."""
-    ecr = aws.client("ecr")
-    if urlparse(ecr.meta.endpoint_url).hostname not in LOOPBACK_HOSTS:
+def is_local(aws: Aws) -> bool:
+    """True when the AWS calls go to an emulator on this machine (--endpoint-url or AWS_ENDPOINT_URL)."""
+    return urlparse(aws.client("ecr").meta.endpoint_url).hostname in LOOPBACK_HOSTS
+
+
+def require_local(aws: Aws) -> None:
+    if not is_local(aws):
         raise LifecycleError(
             "--stand-in-images is for the local emulator only: set AWS_ENDPOINT_URL=http://127.0.0.1:<port>"
         )
+
+
+def register_stand_in_images(aws: Aws, repository: str, images: list[str], progress: Progress) -> None:
+    """For the local emulator only: register the images the template names in place of `docker push`,
+    so the whole lifecycle can be tried without Docker."""
+    require_local(aws)
+    ecr = aws.client("ecr")
     for image in images:
         ecr.put_image(repositoryName=repository, imageManifest=stand_in_manifest(image), imageTag=image)
         progress.line(f"{repository}:{image}: stand-in image registered (local emulator, no Docker build)")
@@ -122,6 +139,9 @@ def deploy(
 ) -> DeployResult:
     if stack not in STACK_CHOICES:
         raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    if stand_in_images:
+        # Before anything is created: a refusal must leave the account as it was.
+        require_local(aws)
     progress = progress or Progress()
     started = time.monotonic()
     with_app = stack in ("app", "all")
@@ -176,7 +196,8 @@ def deploy(
         results.append(
             _report(progress, stacks.deploy(config.app_stack, bodies["app"], parameters, app_tags, bucket))
         )
-    return DeployResult(results, api_url_from(stacks.outputs(config.app_stack)), time.monotonic() - started)
+    api_url = api_url_from(stacks.outputs(config.app_stack))
+    return DeployResult(results, api_url, time.monotonic() - started, emulated=is_local(aws))
 
 
 def _report(progress: Progress, result: StackResult) -> StackResult:

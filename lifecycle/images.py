@@ -18,11 +18,11 @@ from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
-from troposphere_templates.config import ConfigError, ProjectConfig, current_image_tag
+from troposphere_templates.config import IMAGE_TARGETS, current_image_tag, image_tag_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
-TARGETS = ("api", "authorizer")
+TARGETS = IMAGE_TARGETS
 PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
 
 NO_DOCKER_CLIENT = "the docker command was not found: install Docker, or run this in CodeBuild"
@@ -34,14 +34,6 @@ NO_DOCKER_ENGINE = (
 def docker_available() -> bool:
     """True when a docker client is installed and its engine answers."""
     return _docker_problem() is None
-
-
-def image_config() -> ProjectConfig:
-    """The project config with ECS1_* overrides, as the pipelines' CodeBuild projects set them."""
-    try:
-        return ProjectConfig.from_env()
-    except ConfigError as exc:
-        raise LifecycleError(str(exc)) from None
 
 
 def image_tag() -> str:
@@ -58,7 +50,7 @@ def platform_for(architecture: str) -> str:
 
 
 def image_reference(repository: str, target: str, tag: str) -> str:
-    return f"{repository}:{target}-{tag}"
+    return f"{repository}:{image_tag_for(target, tag)}"
 
 
 def build_images(

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -66,10 +67,20 @@ def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+class Outcome(StrEnum):
+    """What a stack operation did; the value is how the closing lines say it."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UP_TO_DATE = "up to date"
+    DELETED = "deleted"
+    ABSENT = "absent"
+
+
 @dataclass
 class StackResult:
     name: str
-    outcome: str  # created | updated | up to date | deleted | absent
+    outcome: Outcome
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -196,7 +207,7 @@ class Stacks:
         started = time.monotonic()
         existing = self._settle_before_deploy(name)
         if existing and self._unchanged(existing, body, parameters, tags):
-            return StackResult(name, "up to date", time.monotonic() - started, stack_outputs(existing))
+            return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, stack_outputs(existing))
         change_type = "UPDATE" if existing else "CREATE"
         change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         try:
@@ -212,14 +223,14 @@ class Stacks:
         except ClientError as exc:
             # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
             if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
-                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+                return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, self.outputs(name))
             raise
         change_set = self._wait_change_set(created["Id"], name, started)
         if change_set["Status"] == "FAILED":
             reason = " ".join(str(change_set.get("StatusReason", "")).split())
             self.cfn.delete_change_set(ChangeSetName=created["Id"])
             if any(marker in reason for marker in NO_CHANGE_REASONS):
-                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+                return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, self.outputs(name))
             raise LifecycleError(f"stack {name}: the change set failed: {reason}")
         stack_id = created["StackId"]
         seen = self._seen_events(stack_id)
@@ -237,7 +248,7 @@ class Stacks:
                 f"stack {name} {change_type.lower()} failed ({status}): "
                 f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
             )
-        outcome = "created" if change_type == "CREATE" else "updated"
+        outcome = Outcome.CREATED if change_type == "CREATE" else Outcome.UPDATED
         return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack))
 
     def _unchanged(
@@ -282,7 +293,7 @@ class Stacks:
         started = time.monotonic()
         stack = self.describe(name)
         if stack is None:
-            return StackResult(name, "absent", 0.0)
+            return StackResult(name, Outcome.ABSENT, 0.0)
         stack_id = stack["StackId"]
         if is_waiting_status(stack["StackStatus"]) and stack["StackStatus"] != "DELETE_IN_PROGRESS":
             self.progress.line(f"{name} is {stack['StackStatus']}: waiting for it to finish first")
@@ -296,7 +307,7 @@ class Stacks:
             self.cfn.delete_stack(StackName=stack_id)
             stack, events = self.wait(stack_id, name, seen, operation_started=False)
             if stack["StackStatus"] == "DELETE_COMPLETE":
-                return StackResult(name, "deleted", time.monotonic() - started)
+                return StackResult(name, Outcome.DELETED, time.monotonic() - started)
         blockers = self._blocking_resources(stack_id, events) or [
             describe_failure(first_failure(events, name), stack)
         ]

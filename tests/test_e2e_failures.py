@@ -205,7 +205,8 @@ def test_deploy_without_images_or_docker_and_pipelines_without_connection_are_on
     assert no_docker.returncode == 1
     assert no_docker.stderr.strip() == (
         f"error: no Docker engine available to build the images api-{TAG} and authorizer-{TAG}: "
-        "start Docker (or push them from CI) and deploy again"
+        "start Docker (or push them from CI) and deploy again; "
+        "against this local emulator, --stand-in-images needs no Docker"
     )
     no_connection, _ = invoke(endpoint, "deploy", "--stack", "pipelines", "--out", str(tmp_path))
     assert no_connection.returncode == 1

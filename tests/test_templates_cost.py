@@ -85,21 +85,6 @@ def test_invoke_cost_prints_items_and_the_total_last(tmp_path: Path) -> None:
     assert lines[-1].split() == ["Total", "$7.54", "a", "month"]
 
 
-def test_invoke_cost_renders_first_when_there_is_no_template(tmp_path: Path) -> None:
-    template = tmp_path / "templates" / "app.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", "cost", "--template", str(template)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "rendering the default configuration first" in result.stdout
-    assert template.exists()
-    assert result.stdout.strip().splitlines()[-1].split()[:2] == ["Total", "$12.59"]
-
-
 def test_a_broken_template_is_one_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "app.json"
     broken.write_text("{not json")

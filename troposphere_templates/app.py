@@ -1,4 +1,4 @@
-"""The application stack (one stack, no nested stacks), as in DESIGN.md "The deployed architecture".
+"""The application stack (one stack, no nested stacks), as in docs/DESIGN.md "The deployed architecture".
 
 client -> API Gateway HTTP API (+ Lambda REQUEST authorizer) -> VPC link -> Cloud Map SRV -> one Fargate task
 -> SQLite on EFS. Every name comes from `ProjectConfig`; values a deploy may change without re-rendering
@@ -474,9 +474,8 @@ class AppStack:
                 ],
             )
         )
-        image = Sub(
-            f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}:api-${{ImageTag}}"
-        )
+        registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+        image = Sub(f"{registry}/{c.ecr_repository}:{c.api_image_tag('${ImageTag}')}")
         container = ecs.ContainerDefinition(
             Name=c.container_name,
             Image=image,
@@ -622,10 +621,8 @@ class AppStack:
                 ],
             )
         )
-        image = Sub(
-            f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}"
-            ":authorizer-${ImageTag}"
-        )
+        registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+        image = Sub(f"{registry}/{c.ecr_repository}:{c.authorizer_image_tag('${ImageTag}')}")
         self.authorizer_function = self.add(
             awslambda.Function(
                 "AuthorizerFunction",

@@ -1,4 +1,4 @@
-"""The three pipeline stacks (DESIGN.md "The pipelines"): CodePipeline V2, GitHub source through a connection.
+"""The three pipeline stacks (docs/DESIGN.md "The pipelines"): CodePipeline V2, GitHub source by a connection.
 
 create: Source -> Build (buildspecs/create.yml) -> Deploy (CloudFormation CREATE_UPDATE of the app stack)
 update: Source -> Build (buildspecs/update.yml) -> Deploy (ECS deploy action on the service)
