@@ -149,7 +149,6 @@ RENDER_HELP = {
     "architecture": "ARM64 (default) or X86_64, for the task, the authorizer and CodeBuild",
     "capacity-provider": "FARGATE (default) or FARGATE_SPOT",
     "image-tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
-    "account-id": "AWS account id: also write imagedefinitions.json (the update pipeline passes it)",
     "out": "folder to write into (default: build/templates)",
 }
 
@@ -190,14 +189,13 @@ def render(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
-    account_id: str = "",
     out: str = "build/templates",
 ) -> None:
     """Render the app stack and the three pipeline templates as CloudFormation JSON (ECS1_* env overrides)."""
     config = _render_config(locals())
     from troposphere_templates.render import render_all
 
-    for path in render_all(config, out, account_id=account_id):
+    for path in render_all(config, out):
         print(f"wrote {path}")
     print(
         f"rendered {config.app_stack} ({config.architecture} {config.cpu}/{config.memory}, "

@@ -71,6 +71,9 @@ def skip_checks(*checks: tuple[str, str]) -> dict[str, Any]:
 
 
 # `invoke clean` removes everything, so logs and secrets go with their stack, explicitly.
+# One parameter per image, each moved only by what builds that image (the update pipelines, or a laptop's
+# `invoke deploy`): the stack's parameters always name the images that run.
+IMAGE_TAG_PARAMETERS = {"api": "ApiImageTag", "authorizer": "AuthorizerImageTag"}
 DISPOSABLE = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
 
 LOG_GROUP_SKIPS = skip_checks(
@@ -94,7 +97,7 @@ def app_parameter_values(config: ProjectConfig) -> dict[str, str]:
     return {
         "AdminUsername": config.admin_username,
         "CapacityProvider": config.capacity_provider,
-        "ImageTag": config.image_tag,
+        **{parameter: config.image_tag for parameter in IMAGE_TAG_PARAMETERS.values()},
     }
 
 
@@ -130,15 +133,16 @@ class AppStack:
 
     def _add_parameters(self) -> None:
         c = self.config
-        self.image_tag = self.t.add_parameter(
-            Parameter(
-                "ImageTag",
-                Type="String",
-                Default=c.image_tag,
-                AllowedPattern="[A-Za-z0-9_.-]{1,100}",
-                Description=f"images {c.ecr_repository}:api-<tag> and :authorizer-<tag> (a commit sha)",
+        for target, parameter in IMAGE_TAG_PARAMETERS.items():
+            self.t.add_parameter(
+                Parameter(
+                    parameter,
+                    Type="String",
+                    Default=c.image_tag,
+                    AllowedPattern="[A-Za-z0-9_.-]{1,100}",
+                    Description=f"image {c.ecr_repository}:{target}-<tag> (a commit sha): the one that runs",
+                )
             )
-        )
         self.capacity_provider = self.t.add_parameter(
             Parameter(
                 "CapacityProvider",
@@ -472,7 +476,8 @@ class AppStack:
             )
         )
         image = Sub(
-            f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}:api-${{ImageTag}}"
+            f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}"
+            f":api-${{{IMAGE_TAG_PARAMETERS['api']}}}"
         )
         container = ecs.ContainerDefinition(
             Name=c.container_name,
@@ -621,7 +626,7 @@ class AppStack:
         )
         image = Sub(
             f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}"
-            ":authorizer-${ImageTag}"
+            f":authorizer-${{{IMAGE_TAG_PARAMETERS['authorizer']}}}"
         )
         self.authorizer_function = self.add(
             awslambda.Function(
