@@ -99,22 +99,38 @@ IMAGE_HELP = {
 }
 
 
-@task(help={**IMAGE_HELP, "architecture": "ARM64 or X86_64 (default: $ECS1_ARCHITECTURE or ARM64)"})
-def build(c: Context, tag: str = "", repository: str = "", architecture: str = "", target: str = "") -> None:
+@task(
+    help={
+        **IMAGE_HELP,
+        "architecture": "ARM64 or X86_64 (default: $ECS1_ARCHITECTURE or ARM64)",
+        "missing-only": "skip images whose tag the ECR repository already has (needs AWS credentials)",
+    }
+)
+def build(
+    c: Context,
+    tag: str = "",
+    repository: str = "",
+    architecture: str = "",
+    target: str = "",
+    missing_only: bool = False,
+) -> None:
     """Build the API and authorizer images from the Dockerfile (needs a running Docker engine)."""
+    from lifecycle.aws import Aws
     from lifecycle.errors import user_errors
-    from lifecycle.images import TARGETS, build_images, image_config, image_tag, platform_for
+    from lifecycle.images import TARGETS, already_pushed, build_images, image_config, image_tag, platform_for
 
     with user_errors():
         config = image_config()
         platform = platform_for(architecture or config.architecture)
+        repository = repository or config.ecr_repository
         built = build_images(
             tag or image_tag(),
-            repository or config.ecr_repository,
+            repository,
             platform,
             [target] if target else TARGETS,
+            pushed=already_pushed(repository, Aws(region=config.region)) if missing_only else None,
         )
-    print(f"built {' and '.join(built)} for {platform}")
+    print(f"built {' and '.join(built) or 'nothing: every image is in ECR already'} for {platform}")
 
 
 @task(help={**IMAGE_HELP, "region": "AWS region (default: AWS_REGION)", "profile": "AWS profile to use"})
@@ -228,6 +244,7 @@ DEPLOY_HELP = {
     "stack": "which stacks: app, pipelines or all (default)",
     "images": "build and push the images even when the repository already has their tags",
     "stand-in-images": "local emulator only: register placeholder images instead of building (no Docker)",
+    "keep-images": "with --stack app: deploy its template and settings, keep the images that run",
 }
 
 
@@ -253,6 +270,7 @@ def deploy(
     endpoint_url: str = "",
     images: bool = False,
     stand_in_images: bool = False,
+    keep_images: bool = False,
     **render_options: Any,
 ) -> None:
     """Render, then create or update the stacks through change sets (and the ECR repository and bucket)."""
@@ -273,8 +291,33 @@ def deploy(
             stack=stack,
             images=images,
             stand_in_images=stand_in_images,
+            keep_images=keep_images,
+            explicit_image_tag=bool(render_options["image_tag"] or os.environ.get("ECS1_IMAGE_TAG")),
         )
     print(result.summary())
+
+
+@task(
+    help={
+        **AWS_HELP,
+        "target": "the image to deploy: api or authorizer",
+        "tag": "its tag suffix, as pushed (default: the git commit's short sha)",
+        "region": RENDER_HELP["region"],
+    }
+)
+def deploy_image(
+    c: Context, target: str, tag: str = "", region: str = "", profile: str = "", endpoint_url: str = ""
+) -> None:
+    """Point the app stack at one pushed image, keeping its template and other settings (update pipelines)."""
+    from lifecycle.aws import Aws
+    from lifecycle.deploy import deploy_image as deploy_one_image
+    from lifecycle.errors import user_errors
+    from lifecycle.images import image_config, image_tag
+
+    with user_errors():
+        config = image_config()
+        aws = Aws(region=region or config.region, profile=profile, endpoint_url=endpoint_url)
+        print(deploy_one_image(config, aws, target, tag or image_tag()))
 
 
 @task(
