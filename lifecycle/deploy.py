@@ -16,9 +16,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags, tags_immutable
 from lifecycle.progress import Progress
 from lifecycle.stacks import ParameterValues, StackResult, Stacks, stack_parameters
-from troposphere_templates.app import IMAGE_TAG_PARAMETERS
-from troposphere_templates.config import ProjectConfig
-from troposphere_templates.pipelines import CLOUDFORMATION_ROLE_OUTPUT
+from troposphere_templates.config import CLOUDFORMATION_ROLE_OUTPUT, IMAGE_TAG_PARAMETERS, ProjectConfig
 
 STACK_CHOICES = ("app", "pipelines", "all")
 API_URL_OUTPUT = "ApiUrl"

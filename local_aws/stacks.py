@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.cloudformation.models import (
     Change,
     ChangeSet,
@@ -39,6 +41,10 @@ from moto.cloudformation.utils import generate_stack_id
 
 from local_aws._base import ReplacementRequired
 
+# Seconds an executed change set keeps its stack *_IN_PROGRESS before moto applies it in one pass. Tests set
+# it (`operation_seconds`) so that concurrent deployments overlap as on AWS, where an update takes minutes.
+OPERATION_SECONDS = 0.0
+_executing = threading.Lock()
 _REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 UPDATABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
@@ -46,6 +52,18 @@ _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
 _original_parse_and_create = parsing.parse_and_create_resource
 _original_delete_resource = parsing.ResourceMap._delete_resource
 _original_create_change_set_response = cfn_responses.CloudFormationResponse.create_change_set
+
+
+class InvalidChangeSetStatus(CloudFormationError):
+    """ExecuteChangeSet's answer when the stack is busy or changed since the change set was computed."""
+
+    code = "InvalidChangeSetStatus"
+
+
+def operation_seconds(seconds: float) -> None:
+    """Keep each executed change set's stack in progress this long (0: apply at once, the default)."""
+    global OPERATION_SECONDS
+    OPERATION_SECONDS = seconds
 
 
 class ResourceFailed(Exception):
@@ -548,9 +566,26 @@ def backend_execute_change_set(
             f"status of [{change_set.execution_status}]"
         )
     stack = self.stacks[change_set.stack_id]
-    change_set.execution_status = "EXECUTE_IN_PROGRESS"
+    with _executing:
+        # AWS refuses to run a change set while its stack is being changed, and marks the other change sets of
+        # a stack OBSOLETE once one of them ran (ExecuteChangeSet: InvalidChangeSetStatus).
+        if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed while stack "
+                f"[{stack.name}] is in {stack.status} state"
+            )
+        change_set.execution_status = "EXECUTE_IN_PROGRESS"
+        stack.status = f"{change_set.change_set_type}_IN_PROGRESS"
+        for other in self.change_sets.values():
+            if other.stack_id == stack.stack_id and other.execution_status == "AVAILABLE":
+                other.execution_status = "OBSOLETE"
+    if OPERATION_SECONDS:
+        time.sleep(OPERATION_SECONDS)
     if change_set.tags:
         stack.tags = change_set.tags
+    # A change set that names a role associates it with the stack; one that names none keeps the stack's.
+    if change_set.role_arn:
+        stack.role_arn = change_set.role_arn
     if change_set.change_set_type == "CREATE":
         stack.template = change_set.template
         stack._parse_template()

@@ -36,7 +36,7 @@ from troposphere import apigatewayv2 as apigw
 
 from app.api.route_table import RouteSpec, route_table
 from troposphere_templates import policies
-from troposphere_templates.config import CAPACITY_PROVIDERS, ProjectConfig
+from troposphere_templates.config import CAPACITY_PROVIDERS, IMAGE_TAG_PARAMETERS, ProjectConfig
 
 DATA_DIR = "/data"
 HEALTH_PATH = "/health"
@@ -71,9 +71,6 @@ def skip_checks(*checks: tuple[str, str]) -> dict[str, Any]:
 
 
 # `invoke clean` removes everything, so logs and secrets go with their stack, explicitly.
-# One parameter per image, each moved only by what builds that image (the update pipelines, or a laptop's
-# `invoke deploy`): the stack's parameters always name the images that run.
-IMAGE_TAG_PARAMETERS = {"api": "ApiImageTag", "authorizer": "AuthorizerImageTag"}
 DISPOSABLE = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
 
 LOG_GROUP_SKIPS = skip_checks(

@@ -17,6 +17,11 @@ from typing import Any
 ARCHITECTURES = ("ARM64", "X86_64")
 CAPACITY_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 PIPELINE_KINDS = ("create", "update", "update-lambda")
+# The app stack's image parameters, one per image, each moved only by what builds that image (its update
+# pipeline, or a laptop's `invoke deploy`): the stack's parameters always name the images that run.
+IMAGE_TAG_PARAMETERS = {"api": "ApiImageTag", "authorizer": "AuthorizerImageTag"}
+# The create pipeline stack's output naming the role CloudFormation changes the app stack with.
+CLOUDFORMATION_ROLE_OUTPUT = "CloudFormationRoleArn"
 
 # Fargate's valid (cpu units -> memory MiB) combinations, so a bad size fails at render time, not at deploy.
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {

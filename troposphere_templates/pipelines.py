@@ -32,7 +32,7 @@ from troposphere import (
 
 from troposphere_templates import policies
 from troposphere_templates.app import DISPOSABLE, LOG_GROUP_SKIPS
-from troposphere_templates.config import PIPELINE_KINDS, ProjectConfig
+from troposphere_templates.config import CLOUDFORMATION_ROLE_OUTPUT, PIPELINE_KINDS, ProjectConfig
 
 # Amazon Linux 2023 CodeBuild images: Python 3.11+ and Docker on both architectures.
 BUILD_IMAGES = {
@@ -71,7 +71,6 @@ TRIGGER_PATHS: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
-CLOUDFORMATION_ROLE_OUTPUT = "CloudFormationRoleArn"
 CONNECTION_ARN_PATTERN = (
     r"arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/.+"
 )
