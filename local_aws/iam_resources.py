@@ -5,16 +5,19 @@ call against the resource `*` unless the service's response class names the real
 a repository or a stack ARN, as the project's roles are written, would then never match. `install()` names
 the ARN that AWS's service authorization reference gives for these services' actions: the repository for
 ECR (GetAuthorizationToken has none: `*`), the stack for CloudFormation (a change set's stack when only
-the change set is named).
+the change set is named). It also stores the inline policies of roles made by CloudFormation as JSON text,
+as IAM's PutRolePolicy does: moto keeps them as dicts there, which its enforcement cannot read.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.ecr.responses import ECRResponse
+from moto.iam.models import Role
 from moto.utilities.utils import get_partition
 
 
@@ -43,7 +46,17 @@ def _stack_resource(self: Any) -> str:
     return f"arn:{partition}:cloudformation:{self.region}:{self.current_account}:stack/{stack_id}"
 
 
+_original_put_policy = Role.put_policy
+
+
+def _put_policy_as_text(self: Role, policy_name: str, policy_json: Any) -> None:
+    _original_put_policy(
+        self, policy_name, policy_json if isinstance(policy_json, str) else json.dumps(policy_json)
+    )
+
+
 def install() -> None:
     """Apply (idempotent): moto asks a response class for `_determine_resource` when it has one."""
     ECRResponse._determine_resource = _ecr_resource  # type: ignore[attr-defined]
     CloudFormationResponse._determine_resource = _stack_resource  # type: ignore[attr-defined]
+    Role.put_policy = _put_policy_as_text  # type: ignore[method-assign]

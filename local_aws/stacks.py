@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import re
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -41,10 +40,12 @@ from moto.cloudformation.utils import generate_stack_id
 
 from local_aws._base import ReplacementRequired
 
-# Seconds an executed change set keeps its stack *_IN_PROGRESS before moto applies it in one pass. Tests set
-# it (`operation_seconds`) so that concurrent deployments overlap as on AWS, where an update takes minutes.
-OPERATION_SECONDS = 0.0
+# While set and closed, an executed change set keeps its stack *_IN_PROGRESS until the gate opens, before moto
+# applies it in one pass: tests hold an operation (`hold_operations`) so that other deployments meet it in
+# progress, as they do on AWS, where an update takes minutes.
+_gate: threading.Event | None = None
 _executing = threading.Lock()
+GATE_TIMEOUT_SECONDS = 300
 _REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 UPDATABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
@@ -60,10 +61,10 @@ class InvalidChangeSetStatus(CloudFormationError):
     code = "InvalidChangeSetStatus"
 
 
-def operation_seconds(seconds: float) -> None:
-    """Keep each executed change set's stack in progress this long (0: apply at once, the default)."""
-    global OPERATION_SECONDS
-    OPERATION_SECONDS = seconds
+def hold_operations(gate: threading.Event | None) -> None:
+    """Keep each executed change set's stack in progress until `gate` is set (None: apply at once)."""
+    global _gate
+    _gate = gate
 
 
 class ResourceFailed(Exception):
@@ -561,7 +562,7 @@ def backend_execute_change_set(
     if change_set is None:
         raise ValidationError(message=f"ChangeSet [{change_set_name}] does not exist")
     if change_set.execution_status != "AVAILABLE":
-        raise ValidationError(
+        raise InvalidChangeSetStatus(
             message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution "
             f"status of [{change_set.execution_status}]"
         )
@@ -579,8 +580,8 @@ def backend_execute_change_set(
         for other in self.change_sets.values():
             if other.stack_id == stack.stack_id and other.execution_status == "AVAILABLE":
                 other.execution_status = "OBSOLETE"
-    if OPERATION_SECONDS:
-        time.sleep(OPERATION_SECONDS)
+    if _gate is not None:
+        _gate.wait(GATE_TIMEOUT_SECONDS)
     if change_set.tags:
         stack.tags = change_set.tags
     # A change set that names a role associates it with the stack; one that names none keeps the stack's.
