@@ -114,6 +114,27 @@ def forward_only_images(
     return values
 
 
+def _require_image_parameters(config: ProjectConfig, running: dict[str, str]) -> None:
+    missing = [name for name in IMAGE_TAG_PARAMETERS.values() if name not in running]
+    if missing:
+        raise LifecycleError(
+            f"{config.app_stack} has no parameter {', '.join(missing)} to keep or move (deployed before the "
+            "stack had one parameter per image): run `invoke deploy` once from a checkout"
+        )
+
+
+def keep_running_images(
+    config: ProjectConfig, wanted: dict[str, str]
+) -> Callable[[dict[str, Any] | None], ParameterValues]:
+    """The create pipeline's parameters: the rendered settings, and each image parameter as it is."""
+
+    def values(stack: dict[str, Any] | None) -> ParameterValues:
+        _require_image_parameters(config, stack_parameters(stack or {}))
+        return {**wanted, **dict.fromkeys(IMAGE_TAG_PARAMETERS.values())}
+
+    return values
+
+
 def cloudformation_role(config: ProjectConfig, stacks: Stacks) -> str | None:
     """The role the create pipeline's stack made for changing the app stack, once that stack exists."""
     return stacks.outputs(config.pipeline_stacks["create"]).get(CLOUDFORMATION_ROLE_OUTPUT)
@@ -219,7 +240,7 @@ def deploy(
         wanted = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
         values: ParameterValues | Callable[[dict[str, Any] | None], ParameterValues]
         if keep_images:
-            values = {**wanted, **dict.fromkeys(IMAGE_TAG_PARAMETERS.values())}
+            values = keep_running_images(config, wanted)
         else:
             values = forward_only_images(wanted, explicit_image_tag, progress)
         result = stacks.deploy(
@@ -282,6 +303,7 @@ def deploy_image(
 
     def values(stack: dict[str, Any] | None) -> ParameterValues:
         before.update(stack_parameters(stack or {}))
+        _require_image_parameters(config, before)
         return {**dict.fromkeys(before), parameter: tag}
 
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
