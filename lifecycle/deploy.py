@@ -19,6 +19,7 @@ from lifecycle.stacks import ParameterValues, StackResult, Stacks, stack_paramet
 from troposphere_templates.config import CLOUDFORMATION_ROLE_OUTPUT, IMAGE_TAG_PARAMETERS, ProjectConfig
 
 STACK_CHOICES = ("app", "pipelines", "all")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 API_URL_OUTPUT = "ApiUrl"
 
 
@@ -70,9 +71,6 @@ def image_tags_needed(config: ProjectConfig, app_config: dict[str, Any]) -> tupl
     return tag, [config.api_image_tag(tag), config.authorizer_image_tag(tag)]
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
 def is_ancestor(older: str, newer: str, repo: Path = PROJECT_ROOT) -> bool | None:
     """Whether commit `older` is `newer` or comes before it in this checkout's history; None when git
     cannot tell (either is not a commit it knows, or there is no git)."""
@@ -98,7 +96,7 @@ def forward_only_images(
     explicitly (`--image-tag`) is deployed as asked."""
 
     def values(stack: dict[str, Any] | None) -> ParameterValues:
-        chosen: ParameterValues = dict(wanted)
+        chosen: dict[str, str | None] = dict(wanted)
         running = stack_parameters(stack) if stack else {}
         for parameter in IMAGE_TAG_PARAMETERS.values():
             now, new = running.get(parameter), wanted.get(parameter)
@@ -238,7 +236,7 @@ def deploy(
     if with_app:
         app_tags = {**app_config.get("Tags", {}), **tags}
         wanted = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
-        values: ParameterValues | Callable[[dict[str, Any] | None], ParameterValues]
+        values: Callable[[dict[str, Any] | None], ParameterValues]
         if keep_images:
             values = keep_running_images(config, wanted)
         else:

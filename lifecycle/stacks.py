@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +39,7 @@ BUSY_ATTEMPTS = 20
 
 # Parameter values for a change set; None keeps the stack's current value (UsePreviousValue). A callable
 # computes them from the stack as it is just before each attempt (None when it does not exist yet).
-ParameterValues = dict[str, str | None]
+ParameterValues = Mapping[str, str | None]
 ParameterSource = ParameterValues | Callable[[dict[str, Any] | None], ParameterValues]
 CANCELLED_REASONS = ("Resource creation cancelled", "Resource update cancelled")
 
@@ -333,6 +333,7 @@ class Stacks:
         (keep the current one) and an omitted body (keep the template) match by definition.
         """
         deployed_values = stack_parameters(stack)
+        declared: dict[str, Any]
         if body is None:
             declared = dict.fromkeys(deployed_values, {})
         else:
