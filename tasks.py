@@ -49,7 +49,6 @@ HELP = {
     "architecture": "ARM64 (default) or X86_64, for the task, the authorizer and CodeBuild",
     "capacity-provider": "FARGATE (default) or FARGATE_SPOT",
     "image-tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
-    "account-id": "AWS account id: also write imagedefinitions.json (the update pipeline passes it)",
     "out": "folder to write into (default: build/templates)",
     "template": "rendered app template (default: build/templates/app.json, else the default configuration)",
     # AWS
@@ -58,6 +57,8 @@ HELP = {
     "stack": "which stacks: app, pipelines or all (default)",
     "images": "build and push the images even when the repository already has their tags",
     "stand-in-images": "local emulator only: register placeholder images instead of building (no Docker)",
+    "keep-images": "with --stack app: deploy its template and settings, keep the images that run",
+    "missing-only": "skip images whose tag the ECR repository already has (needs AWS credentials)",
 }
 
 
@@ -180,22 +181,32 @@ def bench(
 # Images
 
 
-@task(help=helps("tag", "repository", "architecture", "target"))
-def build(c: Context, tag: str = "", repository: str = "", architecture: str = "", target: str = "") -> None:
+@task(help=helps("tag", "repository", "architecture", "target", "missing-only"))
+def build(
+    c: Context,
+    tag: str = "",
+    repository: str = "",
+    architecture: str = "",
+    target: str = "",
+    missing_only: bool = False,
+) -> None:
     """Build the API and authorizer images from the Dockerfile (needs a running Docker engine)."""
-    from lifecycle.images import TARGETS, build_images, image_tag, platform_for
+    from lifecycle.aws import Aws
+    from lifecycle.images import TARGETS, already_pushed, build_images, image_tag, platform_for
     from lifecycle.project import project_config
 
-    with user_errors():
+    with aws_errors():
         config = project_config()
         platform = platform_for(architecture or config.architecture)
+        repository = repository or config.ecr_repository
         built = build_images(
             tag or image_tag(),
-            repository or config.ecr_repository,
+            repository,
             platform,
             [target] if target else TARGETS,
+            pushed=already_pushed(repository, Aws(region=config.region)) if missing_only else None,
         )
-    print(f"built {' and '.join(built)} for {platform}")
+    print(f"built {' and '.join(built) or 'nothing: every image is in ECR already'} for {platform}")
 
 
 @task(help=helps("tag", "repository", "target", "region", "profile"))
@@ -235,7 +246,6 @@ def render(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
-    account_id: str = "",
     out: str = "build/templates",
 ) -> None:
     """Render the app stack and the three pipeline templates as CloudFormation JSON (ECS1_* env overrides)."""
@@ -243,7 +253,7 @@ def render(
 
     options = RenderOptions.pick(locals())
     with user_errors():
-        render_templates(options.config(), options.out, options.account_id)
+        render_templates(options.config(), options.out)
 
 
 @task(help=helps("template"))
@@ -255,7 +265,11 @@ def cost(c: Context, template: str = "") -> None:
         print(cost_report(template))
 
 
-@task(help=helps(*RenderOptions.names(), "stack", "profile", "endpoint-url", "images", "stand-in-images"))
+@task(
+    help=helps(
+        *RenderOptions.names(), "stack", "profile", "endpoint-url", "images", "stand-in-images", "keep-images"
+    )
+)
 def deploy(
     c: Context,
     stack: str = "all",
@@ -263,6 +277,7 @@ def deploy(
     endpoint_url: str = "",
     images: bool = False,
     stand_in_images: bool = False,
+    keep_images: bool = False,
     connection_arn: str = "",
     github_repo: str = "",
     branch: str = "",
@@ -274,7 +289,6 @@ def deploy(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
-    account_id: str = "",
     out: str = "build/templates",
 ) -> None:
     """Render, then create or update the stacks through change sets (and the ECR repository and bucket)."""
@@ -287,12 +301,43 @@ def deploy(
     options = RenderOptions.pick(locals())
     with aws_errors():
         config = options.config()
-        render_templates(config, options.out, options.account_id)
+        render_templates(config, options.out)
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
         result = deploy_stacks(
-            config, aws, Path(options.out), stack=stack, images=images, stand_in_images=stand_in_images
+            config,
+            aws,
+            Path(options.out),
+            stack=stack,
+            images=images,
+            stand_in_images=stand_in_images,
+            keep_images=keep_images,
+            explicit_image_tag=options.explicit_image_tag,
         )
     print(result.summary())
+
+
+@task(
+    help=helps(
+        "region",
+        "profile",
+        "endpoint-url",
+        target="the image to deploy: api or authorizer",
+        tag="its tag suffix, as pushed (default: the git commit's short sha)",
+    )
+)
+def deploy_image(
+    c: Context, target: str, tag: str = "", region: str = "", profile: str = "", endpoint_url: str = ""
+) -> None:
+    """Point the app stack at one pushed image, keeping its template and other settings (update pipelines)."""
+    from lifecycle.aws import Aws
+    from lifecycle.deploy import deploy_image as deploy_one_image
+    from lifecycle.images import image_tag
+    from lifecycle.project import project_config
+
+    with aws_errors():
+        config = project_config()
+        aws = Aws(region=region or config.region, profile=profile, endpoint_url=endpoint_url)
+        print(deploy_one_image(config, aws, target, tag or image_tag()))
 
 
 @task(

@@ -68,7 +68,6 @@ class RenderOptions:
     architecture: str = ""
     capacity_provider: str = ""
     image_tag: str = ""
-    account_id: str = ""
     out: str = DEFAULT_TEMPLATES_DIR
 
     @classmethod
@@ -81,10 +80,15 @@ class RenderOptions:
         """The render options among a task's arguments (a task passes its `locals()`)."""
         return cls(**{field.name: arguments[field.name] for field in fields(cls)})
 
+    @property
+    def explicit_image_tag(self) -> bool:
+        """An image tag the user chose (deployed as given) rather than this checkout's commit."""
+        return bool(self.image_tag or os.environ.get("ECS1_IMAGE_TAG"))
+
     def config(self) -> ProjectConfig:
         """The config these options describe. Build it once per task: the default image tag asks git."""
         options = asdict(self)
-        del options["account_id"], options["out"]
+        del options["out"]
         options["cpu"] = whole_number(self.cpu, "cpu") if self.cpu else None
         options["memory"] = whole_number(self.memory, "memory") if self.memory else None
         options["architecture"] = self.architecture.upper()
@@ -95,12 +99,12 @@ class RenderOptions:
 
 
 def render_templates(
-    config: ProjectConfig, out: str | Path, account_id: str = "", echo: Callable[[str], None] = print
+    config: ProjectConfig, out: str | Path, echo: Callable[[str], None] = print
 ) -> list[Path]:
     """Write the four templates (and the app stack's configuration) into `out`; say what was written."""
     from troposphere_templates.render import render_all
 
-    written = render_all(config, Path(out), account_id=account_id)
+    written = render_all(config, Path(out))
     for path in written:
         echo(f"wrote {path}")
     echo(

@@ -153,13 +153,28 @@ def test_a_stack_still_in_progress_is_waited_for(endpoint, tmp_path, rendered):
     stacks = cloudformation_backends[ACCOUNT_ID][REGION].stacks
     stack = next(s for s in stacks.values() if s.name == "ecs1-app")
     stack.status = "UPDATE_IN_PROGRESS"
-    # Someone else's update (a pipeline run, say) finishes while deploy waits.
-    finisher = threading.Timer(0.5, lambda: setattr(stack, "status", "UPDATE_COMPLETE"))
+    progress, out = quiet_progress()
+    waiting = "ecs1-app is UPDATE_IN_PROGRESS: waiting for it to finish first"
+
+    def finish_once_deploy_waits() -> None:
+        """Someone else's update (a pipeline run, say) finishes while deploy waits for it."""
+        while waiting not in out.getvalue():
+            threading.Event().wait(0.05)
+        stack.status = "UPDATE_COMPLETE"
+
+    finisher = threading.Thread(target=finish_once_deploy_waits, daemon=True)
     finisher.start()
-    outcome, output = deploy_app(endpoint, templates_with(tmp_path, rendered))
-    finisher.join()
-    assert "ecs1-app is UPDATE_IN_PROGRESS: waiting for it to finish first" in output
-    assert "(up to date: ecs1-app)" in outcome
+    result = deploy(
+        CONFIG,
+        aws_for(endpoint),
+        templates_with(tmp_path, rendered),
+        stack="app",
+        progress=progress,
+        poll_seconds=0.05,
+    )
+    finisher.join(timeout=30)  # a bound, so that a deploy that never waits fails instead of hanging
+    assert waiting in out.getvalue()
+    assert "(up to date: ecs1-app)" in result.summary()
 
 
 def test_a_stack_stuck_in_delete_failed_stops_clean_with_the_blocking_resource(endpoint, tmp_path, rendered):

@@ -34,7 +34,12 @@ from troposphere import apigatewayv2 as apigw
 
 from app.api.route_table import RouteSpec, route_table
 from troposphere_templates import policies
-from troposphere_templates.config import CAPACITY_PROVIDERS, ProjectConfig
+from troposphere_templates.config import (
+    CAPACITY_PROVIDERS,
+    IMAGE_TAG_PARAMETERS,
+    ProjectConfig,
+    image_tag_for,
+)
 
 DATA_DIR = "/data"
 HEALTH_PATH = "/health"
@@ -97,7 +102,7 @@ def app_parameter_values(config: ProjectConfig) -> dict[str, str]:
     return {
         "AdminUsername": config.admin_username,
         "CapacityProvider": config.capacity_provider,
-        "ImageTag": config.image_tag,
+        **{parameter: config.image_tag for parameter in IMAGE_TAG_PARAMETERS.values()},
     }
 
 
@@ -116,6 +121,12 @@ class AppStack:
     def add(self, resource: AWSObject) -> Any:
         return self.t.add_resource(resource)
 
+    def image_uri(self, target: str) -> Sub:
+        """`target`'s image in the project's repository, tagged by its own stack parameter."""
+        registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+        tag = image_tag_for(target, "${" + IMAGE_TAG_PARAMETERS[target] + "}")
+        return Sub(f"{registry}/{self.config.ecr_repository}:{tag}")
+
     def build(self) -> Template:
         self._add_parameters()
         self._add_network()
@@ -133,15 +144,16 @@ class AppStack:
 
     def _add_parameters(self) -> None:
         c = self.config
-        self.image_tag = self.t.add_parameter(
-            Parameter(
-                "ImageTag",
-                Type="String",
-                Default=c.image_tag,
-                AllowedPattern="[A-Za-z0-9_.-]{1,100}",
-                Description=f"images {c.ecr_repository}:api-<tag> and :authorizer-<tag> (a commit sha)",
+        for target, parameter in IMAGE_TAG_PARAMETERS.items():
+            self.t.add_parameter(
+                Parameter(
+                    parameter,
+                    Type="String",
+                    Default=c.image_tag,
+                    AllowedPattern="[A-Za-z0-9_.-]{1,100}",
+                    Description=f"image {c.ecr_repository}:{target}-<tag> (a commit sha): the one that runs",
+                )
             )
-        )
         self.capacity_provider = self.t.add_parameter(
             Parameter(
                 "CapacityProvider",
@@ -474,8 +486,7 @@ class AppStack:
                 ],
             )
         )
-        registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
-        image = Sub(f"{registry}/{c.ecr_repository}:{c.api_image_tag('${ImageTag}')}")
+        image = self.image_uri("api")
         container = ecs.ContainerDefinition(
             Name=c.container_name,
             Image=image,
@@ -621,8 +632,7 @@ class AppStack:
                 ],
             )
         )
-        registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
-        image = Sub(f"{registry}/{c.ecr_repository}:{c.authorizer_image_tag('${ImageTag}')}")
+        image = self.image_uri("authorizer")
         self.authorizer_function = self.add(
             awslambda.Function(
                 "AuthorizerFunction",

@@ -26,6 +26,11 @@ IMAGE_TARGETS = ("api", "authorizer")
 CONNECTION_ARN = re.compile(
     r"arn:aws(-[a-z]+)*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+"
 )
+# The app stack's image parameters, one per image, each moved only by what builds that image (its update
+# pipeline, or a laptop's `invoke deploy`): the stack's parameters always name the images that run.
+IMAGE_TAG_PARAMETERS = {"api": "ApiImageTag", "authorizer": "AuthorizerImageTag"}
+# The create pipeline stack's output naming the role CloudFormation changes the app stack with.
+CLOUDFORMATION_ROLE_OUTPUT = "CloudFormationRoleArn"
 
 # Fargate's valid (cpu units -> memory MiB) combinations, so a bad size fails at render time, not at deploy.
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {

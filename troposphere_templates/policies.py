@@ -16,7 +16,6 @@ import awacs.codebuild as codebuild
 import awacs.codeconnections as codeconnections
 import awacs.codestar_connections as codestar_connections
 import awacs.ecr as ecr
-import awacs.ecs as ecs
 import awacs.elasticfilesystem as efs
 import awacs.iam as iam
 import awacs.logs as logs
@@ -81,6 +80,8 @@ def ecr_pull(repository: str) -> Statement:
 
 
 def ecr_push(repository: str) -> Statement:
+    """`invoke build --missing-only` and `invoke push`: find the repository, read an existing tag's manifest
+    (an identical image is not pushed again), and docker push's layer and manifest uploads."""
     return Statement(
         Effect=Allow,
         Action=[
@@ -88,6 +89,7 @@ def ecr_push(repository: str) -> Statement:
             ecr.BatchGetImage,
             ecr.CompleteLayerUpload,
             ecr.DescribeImages,
+            ecr.DescribeRepositories,
             ecr.GetDownloadUrlForLayer,
             ecr.InitiateLayerUpload,
             ecr.PutImage,
@@ -191,70 +193,31 @@ def start_builds(project_arn: Any) -> Statement:
     )
 
 
-def deploy_stack(stack_name: str) -> Statement:
-    return Statement(
-        Effect=Allow,
-        Action=[
-            cloudformation.CreateStack,
-            cloudformation.UpdateStack,
-            cloudformation.DeleteStack,
-            cloudformation.DescribeStacks,
-            cloudformation.DescribeStackEvents,
-            cloudformation.CreateChangeSet,
-            cloudformation.DescribeChangeSet,
-            cloudformation.ExecuteChangeSet,
-            cloudformation.DeleteChangeSet,
-            cloudformation.SetStackPolicy,
-            cloudformation.ValidateTemplate,
-        ],
-        Resource=[
-            Sub(
-                f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{stack_name}/*"
-            )
-        ],
+def stack_arn(stack_name: str) -> Sub:
+    return Sub(
+        f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{stack_name}/*"
     )
 
 
-def ecs_deploy(cluster: str, service: str, task_family: str) -> list[Statement]:
-    """The ECS deploy action: read the service, register a task definition revision, update the service."""
-    region_account = "${AWS::Region}:${AWS::AccountId}"
-    return [
-        Statement(
-            Effect=Allow,
-            Action=[ecs.DescribeServices, ecs.UpdateService],
-            Resource=[Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:service/{cluster}/{service}")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[ecs.DescribeTasks, ecs.ListTasks],
-            Resource=[
-                Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:task/{cluster}/*"),
-                Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:container-instance/{cluster}/*"),
-            ],
-        ),
-        # These two accept no resource ARN (AWS's service authorization reference lists `*` only).
-        Statement(
-            Effect=Allow,
-            Action=[ecs.DescribeTaskDefinition, ecs.ListTaskDefinitions],
-            Resource=["*"],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[ecs.RegisterTaskDefinition, ecs.TagResource],
-            Resource=[Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:task-definition/{task_family}:*")],
-        ),
-    ]
+def read_stack(stack_name: str) -> Statement:
+    return Statement(Effect=Allow, Action=[cloudformation.DescribeStacks], Resource=[stack_arn(stack_name)])
 
 
-def update_function_code(function_name: str) -> Statement:
+def change_stack(stack_name: str) -> Statement:
+    """What `invoke deploy --stack app` and `invoke deploy-image` call on the one stack they change: read it
+    and its events, compare its template, and change it only through change sets (never delete it)."""
     return Statement(
         Effect=Allow,
-        Action=[awslambda.UpdateFunctionCode, awslambda.GetFunction, awslambda.GetFunctionConfiguration],
-        Resource=[
-            Sub(
-                f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"
-            )
+        Action=[
+            cloudformation.CreateChangeSet,
+            cloudformation.DeleteChangeSet,
+            cloudformation.DescribeChangeSet,
+            cloudformation.DescribeStackEvents,
+            cloudformation.DescribeStacks,
+            cloudformation.ExecuteChangeSet,
+            cloudformation.GetTemplate,
         ],
+        Resource=[stack_arn(stack_name)],
     )
 
 
