@@ -77,7 +77,7 @@ def build_images(
     built = []
     for target in targets:
         reference = image_reference(repository_uri, target, tag)
-        if pushed is not None and pushed(f"{target}-{tag}"):
+        if pushed is not None and pushed(image_tag_for(target, tag)):
             echo(f"{reference}: already pushed, not built again")
             continue
         echo(f"building {reference} for {platform}")
@@ -121,7 +121,7 @@ def push_images(
     pushed = []
     for target in targets:
         local, remote = image_reference(repository, target, tag), image_reference(uri, target, tag)
-        existing = pushed_config_digest(aws, name, f"{target}-{tag}")
+        existing = pushed_config_digest(aws, name, image_tag_for(target, tag))
         built = local_image_id(local)
         if existing is not None and built in (None, existing):
             echo(f"{remote}: already in ECR" + (" with the same content" if built else ""))
