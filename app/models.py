@@ -66,7 +66,7 @@ Index("uq_users_lower_user_name", func.lower(User.user_name), unique=True)
 
 
 class LocationShare(Base):
-    """The owner lets the viewer see their locations. Either user's deletion removes it (ON DELETE CASCADE)."""
+    """The owner lets the viewer see their locations. Deleting either user removes it (ON DELETE CASCADE)."""
 
     __tablename__ = "location_shares"
     __table_args__ = (
