@@ -151,7 +151,11 @@ class LocationStore:
             )
             .select_from(viewer)
             .outerjoin(join(User, Location, Location.id == latest_id), visible_latest)
-            .where(binding_columns(viewer).in_(bindings))
+            # The id alone lets SQLite seek the callers by primary key; the binding then checks their tokens.
+            .where(
+                viewer.id.in_({viewer_id for viewer_id, _, _ in bindings}),
+                binding_columns(viewer).in_(bindings),
+            )
             .order_by(User.id)
         )
         async with self._engine.connect() as connection:
