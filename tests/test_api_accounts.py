@@ -167,30 +167,41 @@ def test_a_revocation_holds_at_once_in_every_process_sharing_the_database(tmp_pa
 
 
 def test_concurrent_demotions_and_deletions_never_remove_the_last_admin(tmp_path: Path) -> None:
-    """The last-admin check and the write run in one transaction: of two concurrent changes that would each
-    leave one admin, exactly one happens."""
+    """The last-admin check and the write run in one transaction: when every admin removes themselves at
+    once (a demotion with a new password, or a deletion), all but one succeed and one admin remains.
+    (Before, the check ran before the password was hashed and the write after it.)"""
+    passwords = {ADMIN_NAME: ADMIN_PASSWORD}
     with running_server(tmp_path) as server, httpx.Client(base_url=server.base_url) as client:
-        admin_name, admin_password = ADMIN_NAME, ADMIN_PASSWORD
-        for round_ in range(6):
-            headers = token_of(client, admin_name, admin_password)
-            other = unique_name("admin")
-            body = {"user_name": other, "password": "password-123", "role": "admin"}
-            assert client.post("/users/create_user", json=body, headers=headers).status_code == 201
-            if round_ % 2:
-                removals = [("DELETE", f"/users/delete/{other}", None)]
-            else:
-                removals = [("PUT", "/users/update", {"user_name": other, "role": "user"})]
-            removals.append(("PUT", "/users/update", {"user_name": admin_name, "role": "user"}))
+        admin_name = ADMIN_NAME
+        for _ in range(3):
+            headers = token_of(client, admin_name, passwords[admin_name])
+            admins = [admin_name]
+            for _ in range(5):
+                admins.append(unique_name("admin"))
+                passwords[admins[-1]] = "password-123"
+                body = {"user_name": admins[-1], "password": "password-123", "role": "admin"}
+                assert client.post("/users/create_user", json=body, headers=headers).status_code == 201
+            removals = [
+                (
+                    token_of(client, name, passwords[name]),
+                    ("PUT", "/users/update", {"role": "user", "password": "a-new-password"})
+                    if index % 2 == 0
+                    else ("DELETE", f"/users/delete/{name}", None),
+                )
+                for index, name in enumerate(admins)
+            ]
 
-            async def race(headers: dict[str, str] = headers, removals: list = removals) -> list[int]:
-                async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
-                    calls = [http.request(method, path, json=body) for method, path, body in removals]
+            async def race(removals: list = removals) -> list[int]:
+                async with httpx.AsyncClient(base_url=server.base_url) as http:
+                    calls = [
+                        http.request(method, path, json=body, headers=own)
+                        for own, (method, path, body) in removals
+                    ]
                     return [response.status_code for response in await asyncio.gather(*calls)]
 
             statuses = asyncio.run(race())
-            assert sorted(statuses) == [204, 409], statuses
-            if statuses[1] == 204:  # the first admin demoted themselves: the other one remains
-                admin_name, admin_password = other, "password-123"
-            remaining = token_of(client, admin_name, admin_password)
-            users = client.get("/users/read_all", headers=remaining).json()
-            assert [u["user_name"] for u in users if u["role"] == "admin"] == [admin_name]
+            assert sorted(statuses) == [204] * (len(admins) - 1) + [409], statuses
+            admin_name = admins[statuses.index(409)]
+            remaining = token_of(client, admin_name, passwords[admin_name])
+            users = client.get("/users/read_all", params={"limit": 1000}, headers=remaining).json()
+            assert [user["user_name"] for user in users if user["role"] == "admin"] == [admin_name]
