@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, and_, insert, join, select, tuple_
+from sqlalchemy import Row, and_, false, insert, join, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
 from app.core.coalesce import Coalescer
 from app.core.tokens import TokenUser
-from app.models import Location, User
+from app.models import MAX_STORED_ID, Location, User
 from app.user_store import NoSuchUser, TokenRevoked, binding, binding_columns, bound_to, sees
 
 MAX_BATCH = 64
@@ -77,17 +77,22 @@ class LocationStore:
     async def latest(self, viewer: TokenUser, user_ids: frozenset[int]) -> list[Row]:
         """The latest location of each of these users who has one and whom the viewer may see, by user id.
         TokenRevoked if the viewer's token no longer belongs to their account."""
-        return await self._reads.submit(LatestQuery(viewer, user_ids))
+        return await self._reads.submit(
+            LatestQuery(viewer, frozenset(i for i in user_ids if i <= MAX_STORED_ID))
+        )
 
     async def history(self, viewer: TokenUser, owner_id: int, limit: int, before: int | None) -> list[Row]:
         """A page of the owner's locations, newest first. NoSuchUser for an owner the viewer may not see,
         exactly as for one that does not exist."""
         account = aliased(User, name="viewer")
         owner = aliased(User, name="owner")
+        visible_owner = (
+            and_(owner.id == owner_id, sees(account, owner.id)) if owner_id <= MAX_STORED_ID else false()
+        )
         access = (
             select(account.id, owner.id.label("owner_id"))
             .select_from(account)
-            .outerjoin(owner, and_(owner.id == owner_id, sees(account, owner.id)))
+            .outerjoin(owner, visible_owner)
             .where(bound_to(viewer, account))
         )
         page = (

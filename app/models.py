@@ -17,6 +17,9 @@ NAMING_CONVENTION = {
 }
 
 USER_NAME_MAX = 64
+# Ids are INTEGER columns, 32-bit on PostgreSQL: a larger id cannot exist, and must not reach a query as a
+# parameter (PostgreSQL refuses it as out of range instead of finding nothing).
+MAX_STORED_ID = 2**31 - 1
 
 
 class Base(DeclarativeBase):
