@@ -49,8 +49,8 @@ def upgrade() -> None:
     )
     if duplicates:
         raise CaseDuplicateNames(
-            f"{duplicates} user names exist in several cases (e.g. 'Ann' and 'ann'); rename or delete all"
-            " but one of each before upgrading, since names are now unique ignoring case"
+            f"user names are now unique ignoring case, and {duplicates} name(s) exist in several cases"
+            " (such as 'Ann' and 'ann'): rename or delete all but one of each, then upgrade again"
         )
     with _rebuild_users(autoincrement=True) as batch_op:
         batch_op.add_column(sa.Column("token_version", sa.Integer(), server_default="0", nullable=False))
