@@ -153,3 +153,10 @@ def test_the_sharing_routes_are_documented(client: httpx.Client) -> None:
     for listing in ("/location/shared_with", "/location/shared_with_me"):
         schema = paths[listing]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert schema["items"]["$ref"].endswith("/SharedUser")
+
+
+def test_a_wrong_method_names_every_method_of_the_path(client: httpx.Client) -> None:
+    response = client.request("OPTIONS", "/location/shared_with/someone")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"DELETE", "PUT"}
+    assert response.json() == {"detail": "method not allowed"}

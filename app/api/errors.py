@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +33,7 @@ TOO_LARGE = "the request body is too large"
 def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed)
     for error in STORE_ERRORS:
         app.add_exception_handler(error, _store_error)
 
@@ -46,6 +48,23 @@ def _without_input(error: dict) -> dict:
     if error["type"] == "extra_forbidden":
         location = location[:-1]  # the unknown field's name is the client's input
     return {"loc": location, "msg": error["msg"], "type": error["type"]}
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's Allow names the methods of the first route whose path matched; a path served by several
+    # routes (PUT and DELETE /location/shared_with/{user_name}) supports all of theirs.
+    path = request.url.path
+    methods = {
+        method
+        for route in request.app.router.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(path)
+        for method in route.methods
+    }
+    return JSONResponse(
+        {"detail": "method not allowed"},
+        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+        headers={"Allow": ", ".join(sorted(methods))},
+    )
 
 
 async def _store_error(request: Request, exc: Exception) -> JSONResponse:
