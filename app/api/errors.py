@@ -9,11 +9,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.route_table import route_table
 from app.user_store import LastAdmin, NameTaken, NoSuchUser, NotAdmin, ShareWithSelf, TokenRevoked
 
 NO_SUCH_USER = "no such user"
@@ -54,12 +55,7 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     # Starlette's Allow names the methods of the first route whose path matched; a path served by several
     # routes (PUT and DELETE /location/shared_with/{user_name}) supports all of theirs.
     path = request.url.path
-    methods = {
-        method
-        for route in request.app.router.routes
-        if isinstance(route, APIRoute) and route.path_regex.match(path)
-        for method in route.methods
-    }
+    methods = {spec.method for spec in route_table() if compile_path(spec.path)[0].match(path)}
     return JSONResponse(
         {"detail": "method not allowed"},
         status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
