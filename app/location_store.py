@@ -186,7 +186,8 @@ async def _insert_through_sqlalchemy(connection: AsyncConnection, batch: list[Ne
     authors' rows are share-locked until the commit: a concurrent revocation waits for this write."""
     bindings = {binding(new.author) for new in batch if new.author.version is not None}
     current = select(User.id, User.user_name, User.token_version).where(binding_columns().in_(bindings))
-    accepted = {row.id: tuple(row) for row in await connection.execute(current.with_for_update(read=True))}
+    locked = await connection.execute(current.with_for_update(read=True))
+    accepted = {row.id: (row.id, row.user_name, row.token_version) for row in locked}
     rows = [
         {"user_id": new.author.id, "lat": new.lat, "lng": new.lng}
         for new in batch
@@ -194,9 +195,8 @@ async def _insert_through_sqlalchemy(connection: AsyncConnection, batch: list[Ne
     ]
     stored: Stored = []
     if rows:
-        table = Location.__table__
-        statement = insert(table).returning(
-            table.c.id, table.c.user_id, table.c.created_at, sort_by_parameter_order=True
+        statement = insert(Location).returning(
+            Location.id, Location.user_id, Location.created_at, sort_by_parameter_order=True
         )
         result = await connection.execute(statement, rows)
         stored = [(row.id, row.created_at, accepted[row.user_id]) for row in result]

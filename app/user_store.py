@@ -12,10 +12,13 @@ process sharing the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     Row,
+    Select,
     and_,
     delete,
     exists,
@@ -29,12 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from app.core.tokens import TokenUser
 from app.models import LocationShare, User
 
 ADMIN = "admin"
+
+IdColumn = ColumnElement[int] | InstrumentedAttribute[int]
 
 
 class TokenRevoked(Exception):
@@ -87,7 +92,7 @@ def binding_columns(account: type[User] = User) -> ColumnElement:
     return tuple_(account.id, account.user_name, account.token_version)
 
 
-def sees(viewer: type[User], owner_id: ColumnElement[int]) -> ColumnElement[bool]:
+def sees(viewer: type[User], owner_id: IdColumn) -> ColumnElement[bool]:
     """The viewer may see the owner's locations: their own, an admin's right, or shared with them."""
     shared = exists().where(LocationShare.owner_id == owner_id, LocationShare.viewer_id == viewer.id)
     return or_(viewer.id == owner_id, viewer.role == ADMIN, shared)
@@ -170,7 +175,7 @@ class UserStore:
             changed = await session.execute(
                 update(User).where(User.id == target.id, *keeps_admins).values(values)
             )
-            if changed.rowcount == 0:
+            if cast(CursorResult, changed).rowcount == 0:
                 raise LastAdmin
 
     async def delete(self, caller: TokenUser, target_name: str) -> None:
@@ -185,7 +190,7 @@ class UserStore:
                 raise NoSuchUser
             keeps_admins = await _another_admin(session, target.id) if target.role == ADMIN else []
             deleted = await session.execute(delete(User).where(User.id == target.id, *keeps_admins))
-            if deleted.rowcount == 0:
+            if cast(CursorResult, deleted).rowcount == 0:
                 raise LastAdmin
 
     async def share(self, owner: TokenUser, viewer_name: str) -> Row:
@@ -230,7 +235,7 @@ class UserStore:
         return await self._share_page(viewer, LocationShare.viewer_id, LocationShare.owner_id, limit, offset)
 
     async def _share_page(
-        self, token: TokenUser, mine: ColumnElement[int], theirs: ColumnElement[int], limit: int, offset: int
+        self, token: TokenUser, mine: IdColumn, theirs: IdColumn, limit: int, offset: int
     ) -> list[Row]:
         async with self._sessionmaker() as session:
             account = await _account(session, token)
@@ -240,7 +245,7 @@ class UserStore:
             return list((await session.execute(statement.offset(offset))).all())
 
 
-def _shares(other: ColumnElement[int]):
+def _shares(other: IdColumn) -> Select:
     return select(User.id, User.user_name, LocationShare.created_at.label("since")).join(
         LocationShare, other == User.id
     )
