@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints so that batch migrations on SQLite and later ones on PostgreSQL agree on names.
 NAMING_CONVENTION = {
@@ -45,9 +45,8 @@ class User(Base):
     # Every token carries the value current when it was issued; raising it revokes every earlier token.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    locations: Mapped[list[Location]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
-    )
+
+Index("uq_users_lower_user_name", func.lower(User.user_name), unique=True)
 
 
 class Location(Base):
@@ -61,11 +60,6 @@ class Location(Base):
     lat: Mapped[float] = mapped_column(Float)
     lng: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-    user: Mapped[User] = relationship(back_populates="locations")
-
-
-Index("uq_users_lower_user_name", func.lower(User.user_name), unique=True)
 
 
 class LocationShare(Base):

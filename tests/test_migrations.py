@@ -36,6 +36,7 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
     assert migrate_to(url, "head") == (None, HEAD)
     assert tables(database) >= TABLES
     assert "ix_locations_user_id_id" in indexes(database, "locations")
+    assert "AUTOINCREMENT" in users_table_sql(database), "ids are never reused (see app/models.py)"
     assert migrate_to(url, "base") == (HEAD, None)
     assert tables(database) <= {"alembic_version", "sqlite_sequence"}
     assert migrate_to(url, "head") == (None, HEAD)
