@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, and_, false, insert, join, select, tuple_
+from sqlalchemy import Row, Select, and_, bindparam, false, insert, join, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import aliased
 
@@ -132,39 +132,15 @@ class LocationStore:
     async def _latest_batch(self, batch: list[LatestQuery]) -> list[list[Row] | BaseException]:
         """One query for the whole batch: each caller's token checked, each caller's users filtered by what
         that caller may see (the (caller, user) pairs asked for, not every caller against every user)."""
-        viewer = aliased(User, name="viewer")
         bindings = {binding(query.viewer) for query in batch if query.viewer.version is not None}
-        pairs = {(query.viewer.id, user_id) for query in batch for user_id in query.user_ids}
-        user_ids = frozenset().union(*(query.user_ids for query in batch))
-        latest_id = (
-            select(Location.id)
-            .where(Location.user_id == User.id)
-            .order_by(Location.id.desc())
-            .limit(1)
-            .correlate(User)
-            .scalar_subquery()
-        )
-        visible_latest = and_(
-            User.id.in_(user_ids), tuple_(viewer.id, User.id).in_(pairs), sees(viewer, User.id)
-        )
-        statement = (
-            select(
-                viewer.id.label("viewer_id"),
-                viewer.user_name.label("viewer_name"),
-                viewer.token_version.label("viewer_version"),
-                *LATEST_COLUMNS,
-            )
-            .select_from(viewer)
-            .outerjoin(join(User, Location, Location.id == latest_id), visible_latest)
-            # The id alone lets SQLite seek the callers by primary key; the binding then checks their tokens.
-            .where(
-                viewer.id.in_({viewer_id for viewer_id, _, _ in bindings}),
-                binding_columns(viewer).in_(bindings),
-            )
-            .order_by(User.id)
-        )
+        parameters = {
+            "viewer_ids": list({viewer_id for viewer_id, _, _ in bindings}),
+            "bindings": list(bindings),
+            "user_ids": list(frozenset().union(*(query.user_ids for query in batch))),
+            "pairs": list({(query.viewer.id, user_id) for query in batch for user_id in query.user_ids}),
+        }
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(statement)).all() if bindings else []
+            rows = (await connection.execute(_LATEST_VISIBLE, parameters)).all() if bindings else []
         valid = {(row.viewer_id, row.viewer_name, row.viewer_version) for row in rows}
         results: list[list[Row] | BaseException] = []
         for query in batch:
@@ -176,6 +152,45 @@ class LocationStore:
             )
         return results
 
+
+def _latest_visible_statement() -> Select:
+    """The latest location of each asked-for user whom the asking viewer may see, with the viewer's binding
+    (a valid viewer always has a row, with no location when none is visible). Built once: constructing it
+    cost more than running it. Parameters: viewer_ids, bindings (id, name, version), user_ids and the
+    (viewer id, user id) pairs asked for, so no viewer is checked against another caller's users."""
+    viewer = aliased(User, name="viewer")
+    latest_id = (
+        select(Location.id)
+        .where(Location.user_id == User.id)
+        .order_by(Location.id.desc())
+        .limit(1)
+        .correlate(User)
+        .scalar_subquery()
+    )
+    visible_latest = and_(
+        User.id.in_(bindparam("user_ids", expanding=True)),
+        tuple_(viewer.id, User.id).in_(bindparam("pairs", expanding=True)),
+        sees(viewer, User.id),
+    )
+    return (
+        select(
+            viewer.id.label("viewer_id"),
+            viewer.user_name.label("viewer_name"),
+            viewer.token_version.label("viewer_version"),
+            *LATEST_COLUMNS,
+        )
+        .select_from(viewer)
+        .outerjoin(join(User, Location, Location.id == latest_id), visible_latest)
+        # The id alone lets SQLite seek the callers by primary key; the binding then checks their tokens.
+        .where(
+            viewer.id.in_(bindparam("viewer_ids", expanding=True)),
+            binding_columns(viewer).in_(bindparam("bindings", expanding=True)),
+        )
+        .order_by(User.id)
+    )
+
+
+_LATEST_VISIBLE = _latest_visible_statement()
 
 # The rows a write batch stored, in the batch's order: (location id, created_at, (user id, name, version)).
 Stored = list[tuple[int, datetime, tuple[int, str, int]]]
