@@ -12,15 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from app.api.errors import install_error_handlers
 from app.api.routes import auth, health, locations, users
 from app.bootstrap import ensure_admin
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, database_probe
 from app.location_store import LocationStore
+from app.user_store import UserStore
 
 log = logging.getLogger("app")
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.token_cache = {}
         app.state.locations = LocationStore(engine)
+        app.state.users = UserStore(app.state.sessionmaker)
         app.state.database_probe = database_probe(engine)
         try:
             log.info(await ensure_admin(app.state.sessionmaker, active))
@@ -62,16 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="1.0.0",
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     for router in ROUTERS:
         app.include_router(router)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # The errors without the offending input: it may be a password, or a megabyte of ids.
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=422)
+    install_error_handlers(app, MAX_BODY_BYTES)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints so that batch migrations on SQLite and later ones on PostgreSQL agree on names.
 NAMING_CONVENTION = {
@@ -17,7 +17,9 @@ NAMING_CONVENTION = {
 }
 
 USER_NAME_MAX = 64
-ROLES = ("user", "admin")
+# Ids are INTEGER columns, 32-bit on PostgreSQL: a larger id cannot exist, and must not reach a query as a
+# parameter (PostgreSQL refuses it as out of range instead of finding nothing).
+MAX_STORED_ID = 2**31 - 1
 
 
 class Base(DeclarativeBase):
@@ -26,16 +28,25 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # A token names its account by id, so an id is never handed out again: AUTOINCREMENT on SQLite
+        # (without it SQLite reuses the highest id after a delete); PostgreSQL's sequence never goes back.
+        # A batch migration that rebuilds this table must pass table_kwargs={"sqlite_autoincrement": True}:
+        # SQLAlchemy does not reflect it (tests/test_migrations.py checks the migrated schema).
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX), unique=True)
+    # Stored as given, unique ignoring case (the index on lower(user_name) below).
+    user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     password_hash: Mapped[str] = mapped_column(String(60))
     role: Mapped[str] = mapped_column(String(16), default="user", server_default="user", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Every token carries the value current when it was issued; raising it revokes every earlier token.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    locations: Mapped[list[Location]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
-    )
+
+Index("uq_users_lower_user_name", func.lower(User.user_name), unique=True)
 
 
 class Location(Base):
@@ -50,4 +61,17 @@ class Location(Base):
     lng: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    user: Mapped[User] = relationship(back_populates="locations")
+
+class LocationShare(Base):
+    """The owner lets the viewer see their locations. Deleting either user removes it (ON DELETE CASCADE)."""
+
+    __tablename__ = "location_shares"
+    __table_args__ = (
+        CheckConstraint("owner_id <> viewer_id", name="not_self"),
+        # "whom do I see" and the visibility check of a read go from the viewer.
+        Index("ix_location_shares_viewer_id_owner_id", "viewer_id", "owner_id"),
+    )
+
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
