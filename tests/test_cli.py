@@ -165,7 +165,9 @@ def test_config_errors_name_the_variable_or_the_option_they_came_from(tmp_path: 
 
 def tables(database: Path) -> set[str]:
     with closing(sqlite3.connect(database)) as connection:
-        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # SQLite's own tables (sqlite_sequence, kept by AUTOINCREMENT) are not the app's data.
+        query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        return {row[0] for row in connection.execute(query)}
 
 
 def test_migrating_down_asks_first_and_refuses_without_a_terminal(tmp_path: Path) -> None:
