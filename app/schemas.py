@@ -188,6 +188,7 @@ _ERROR_DESCRIPTIONS = {
     403: "not allowed for this user",
     404: "no such user",
     409: "conflicts with the current state",
+    429: "too many attempts from this client or for this account: wait `Retry-After` seconds",
 }
 
 

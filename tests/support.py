@@ -64,6 +64,12 @@ def server_env(database: Path, **overrides: str) -> dict[str, str]:
         DATABASE_URL=sqlite_url(database),
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
         BCRYPT_ROUNDS="4",  # the minimum: tests check behaviour, `invoke bench` measures the real cost
+        # Generous throttles: the API tests share one server and one client address; the throttle tests set
+        # their own.
+        LOGIN_FREE_FAILURES_PER_CLIENT="100000",
+        LOGIN_FREE_FAILURES_PER_ACCOUNT_CLIENT="100000",
+        LOGIN_FREE_FAILURES_PER_ACCOUNT="100000",
+        SIGNUP_FREE_PER_CLIENT="100000",
         ADMIN_USERNAME=ADMIN_NAME,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         LOG_LEVEL="warning",

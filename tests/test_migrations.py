@@ -27,13 +27,13 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
     database = tmp_path / "app.db"
     url = sqlite_url(database)
     assert current(url) is None
-    assert migrate_to(url, "head") == (None, "0001")
-    assert tables(database) == {"alembic_version", "users", "locations"}
+    assert migrate_to(url, "head") == (None, "0003")
+    assert tables(database) == {"alembic_version", "users", "locations", "login_throttle", "storage_probe"}
     assert "ix_locations_user_id_id" in indexes(database, "locations")
-    assert migrate_to(url, "base") == ("0001", None)
+    assert migrate_to(url, "base") == ("0003", None)
     assert tables(database) == {"alembic_version"}
-    assert migrate_to(url, "head") == (None, "0001")
-    assert tables(database) == {"alembic_version", "users", "locations"}
+    assert migrate_to(url, "head") == (None, "0003")
+    assert tables(database) == {"alembic_version", "users", "locations", "login_throttle", "storage_probe"}
 
 
 def test_models_and_migrations_do_not_drift(tmp_path: Path) -> None:
@@ -50,9 +50,9 @@ def test_invoke_migrate_goes_up_and_down(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "app.db")
     invoke = [sys.executable, "-m", "invoke", "migrate", "--database-url", url]
     up = subprocess.run(invoke, cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert up.returncode == 0 and "at revision 0001 (was base)" in up.stdout, up.stdout + up.stderr
+    assert up.returncode == 0 and "at revision 0003 (was base)" in up.stdout, up.stdout + up.stderr
     down = subprocess.run([*invoke, "--revision", "-1"], cwd=PROJECT_ROOT, capture_output=True, text=True)
-    assert down.returncode == 0 and "at revision base (was 0001)" in down.stdout
+    assert down.returncode == 0 and "at revision 0001 (was 0003)" in down.stdout
     bad = subprocess.run([*invoke, "--revision", "nope"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert bad.returncode != 0
     assert "error: migration to 'nope' failed" in bad.stderr and "Traceback" not in bad.stderr

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import AdminUser, CurrentUser, OptionalUser, SessionDep, SettingsDep, load_current_user
+from app.api.guards import SignupGuard
 from app.core.security import hash_password
 from app.models import USER_NAME_MAX, User
 from app.schemas import MAX_PAGE, UserCreate, UserPublic, UserUpdate, errors
@@ -26,7 +27,8 @@ async def _admin_count(session: SessionDep) -> int:
     "/create_user",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=errors(400, 401, 403, 409),
+    responses=errors(400, 401, 403, 409, 429),
+    dependencies=[SignupGuard],
 )
 async def create_user(
     body: UserCreate, session: SessionDep, settings: SettingsDep, token_user: OptionalUser
