@@ -4,7 +4,9 @@ The counts live in the `login_throttle` table, not in process memory, so they su
 process sharing the database (the PostgreSQL mode runs several) sees the same ones at once.
 
 Three counters guard a login; one indexed read checks them all before anything else runs, so a refused guess
-costs that read and no hashing:
+costs that read and no hashing. Concurrent checks share one read (app/core/coalesce.py): a flood of guesses
+then costs one query per batch rather than one per guess, and the single SQLite connection stays free for
+everyone else. Each batch reads after its requests arrived, so nothing is answered from an old view:
 - per account and client address: a few typos are free, then each failure doubles the wait;
 - per client address, across accounts: one address cannot spray guesses over many accounts;
 - per account, looser, against guesses spread over many addresses. An address that has logged in to the
@@ -27,10 +29,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import TextClause, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.core.coalesce import Coalescer
 from app.core.config import Settings
 from app.models import LoginThrottle
 
@@ -40,20 +44,31 @@ THROTTLE = LoginThrottle.__table__
 KNOWN_CLIENT_SECONDS = 90 * 24 * 3600
 # At most one sweep of forgotten counters per this many seconds and process.
 PRUNE_EVERY_SECONDS = 600
+# Checks per shared read: 4 keys each stays far below SQLite's 32,766 bound variables.
+MAX_CHECK_BATCH = 256
 
-# Charge one attempt: create the counter, or add one to it unless it is blocked (then no row comes back).
-# A counter idle for longer than the window starts again from one.
-_CHARGE = text(
-    "INSERT INTO login_throttle (key, failures, blocked_until, updated_at) VALUES (:key, 1, 0, :now) "
-    "ON CONFLICT (key) DO UPDATE SET "
-    "failures = CASE WHEN login_throttle.updated_at < :forget_before THEN 1 "
-    "ELSE login_throttle.failures + 1 END, updated_at = :now "
-    "WHERE login_throttle.blocked_until <= :now "
-    "RETURNING failures"
-)
-_REMEMBER = text(
-    "INSERT INTO login_throttle (key, failures, blocked_until, updated_at) VALUES (:key, 0, 0, :now) "
-    "ON CONFLICT (key) DO UPDATE SET updated_at = :now"
+
+@cache
+def _charge_statement(keys: int) -> TextClause:
+    """Charge one attempt to `keys` counters in one statement: create each, or add one to it unless it is
+    blocked (then its row does not come back). A counter idle for longer than the window starts again at 1.
+    One statement, because under a flood every round trip to the database waits its turn."""
+    values = ", ".join(f"(:key{i}, 1, 0, :now)" for i in range(keys))
+    return text(
+        f"INSERT INTO login_throttle (key, failures, blocked_until, updated_at) VALUES {values} "  # noqa: S608
+        "ON CONFLICT (key) DO UPDATE SET "
+        "failures = CASE WHEN login_throttle.updated_at < :forget_before THEN 1 "
+        "ELSE login_throttle.failures + 1 END, updated_at = :now "
+        "WHERE login_throttle.blocked_until <= :now "
+        "RETURNING key, failures"
+    )
+
+
+# After a success: the account's counters start again, and the address is remembered for the account.
+_RESET = text(
+    "INSERT INTO login_throttle (key, failures, blocked_until, updated_at) "
+    "VALUES (:account, 0, 0, :now), (:account_client, 0, 0, :now), (:known, 0, 0, :now) "
+    "ON CONFLICT (key) DO UPDATE SET failures = 0, blocked_until = 0, updated_at = :now"
 )
 
 
@@ -114,6 +129,9 @@ class Throttle:
             Kind.SIGNUP: Policy(settings.signup_free_per_client, backoff, cap),
         }
         self._next_prune = 0.0
+        self._checks: Coalescer[tuple[str, ...], dict[str, float]] = Coalescer(
+            self._read_batch, MAX_CHECK_BATCH
+        )
 
     async def begin_login(self, user_name: str, client: str) -> LoginAttempt:
         """Reserve a login attempt for this account from this address, or raise Throttled."""
@@ -125,60 +143,62 @@ class Throttle:
             known=counter_key(Kind.KNOWN, account, client),
         )
         guarded = {attempt.account_client: Kind.ACCOUNT_CLIENT, attempt.client: Kind.CLIENT}
+        rows = await self._checks.submit((*guarded, attempt.account, attempt.known))
+        if attempt.known not in rows:
+            guarded[attempt.account] = Kind.ACCOUNT
+        _raise_if_blocked(rows, guarded, self._clock())
         async with self._engine.connect() as connection:
-            now = self._clock()
-            rows = await self._blocked_until(connection, [*guarded, attempt.account, attempt.known])
-            if attempt.known not in rows:
-                guarded[attempt.account] = Kind.ACCOUNT
-            _raise_if_blocked(rows, guarded, now)
-            await self._charge(connection, guarded, now)
+            await self._charge(connection, guarded, self._clock())
         return attempt
 
     async def login_succeeded(self, attempt: LoginAttempt) -> None:
         """Reset the account's counters, refund the address's charge and remember the address."""
         async with self._engine.connect() as connection:
-            now = self._clock()
-            await connection.execute(
-                update(THROTTLE)
-                .where(THROTTLE.c.key.in_([attempt.account, attempt.account_client]))
-                .values(failures=0, blocked_until=0, updated_at=now)
-            )
+            keys = {
+                "account": attempt.account,
+                "account_client": attempt.account_client,
+                "known": attempt.known,
+            }
+            await connection.execute(_RESET, {**keys, "now": self._clock()})
             await connection.execute(
                 update(THROTTLE)
                 .where(THROTTLE.c.key == attempt.client, THROTTLE.c.failures > 0)
                 .values(failures=THROTTLE.c.failures - 1, blocked_until=0)
             )
-            await connection.execute(_REMEMBER, {"key": attempt.known, "now": now})
             await connection.commit()
 
     async def begin_signup(self, client: str) -> None:
         """Count a sign-up from this address, or raise Throttled: sign-ups are charged, never refunded."""
         guarded = {counter_key(Kind.SIGNUP, client): Kind.SIGNUP}
+        _raise_if_blocked(await self._checks.submit(tuple(guarded)), guarded, self._clock())
         async with self._engine.connect() as connection:
-            now = self._clock()
-            _raise_if_blocked(await self._blocked_until(connection, list(guarded)), guarded, now)
-            await self._charge(connection, guarded, now)
+            await self._charge(connection, guarded, self._clock())
+
+    async def _read_batch(self, batch: list[tuple[str, ...]]) -> list[dict[str, float]]:
+        """Every key of every check in one query; each caller looks up its own keys in the shared answer."""
+        async with self._engine.connect() as connection:
+            rows = await self._blocked_until(connection, sorted(set().union(*batch)))
+        return [rows] * len(batch)
 
     async def _blocked_until(self, connection: AsyncConnection, keys: list[str]) -> dict[str, float]:
         statement = select(THROTTLE.c.key, THROTTLE.c.blocked_until).where(THROTTLE.c.key.in_(keys))
-        rows = dict((await connection.execute(statement)).tuples().all())
+        rows: dict[str, float] = {key: until for key, until in await connection.execute(statement)}
         # A read-only check must not hold a transaction (and with it, on SQLite, the file) open.
         await connection.rollback()
         return rows
 
     async def _charge(self, connection: AsyncConnection, guarded: dict[str, Kind], now: float) -> None:
         """Charge every counter in one transaction; if any turned out blocked, charge none and raise."""
-        forget_before = now - self._window
-        for key in sorted(guarded):  # one lock order for every process (PostgreSQL row locks)
-            failures = (
-                await connection.execute(_CHARGE, {"key": key, "now": now, "forget_before": forget_before})
-            ).scalar_one_or_none()
-            if failures is None:  # another request blocked it since the check
-                await connection.rollback()
-                _raise_if_blocked(await self._blocked_until(connection, [key]), {key: guarded[key]}, now)
-                raise Throttled(self._policies[guarded[key]].backoff_seconds)
-            block = self._policies[guarded[key]].block_seconds(failures)
-            if block:
+        keys = sorted(guarded)  # one lock order for every process (PostgreSQL row locks)
+        parameters = {f"key{i}": key for i, key in enumerate(keys)}
+        parameters.update(now=now, forget_before=now - self._window)
+        charged = dict((await connection.execute(_charge_statement(len(keys)), parameters)).all())
+        if len(charged) < len(keys):  # another request blocked one since the check
+            await connection.rollback()
+            _raise_if_blocked(await self._blocked_until(connection, keys), guarded, now)
+            raise Throttled(min(self._policies[kind].backoff_seconds for kind in guarded.values()))
+        for key, failures in charged.items():
+            if block := self._policies[guarded[key]].block_seconds(failures):
                 await connection.execute(
                     update(THROTTLE).where(THROTTLE.c.key == key).values(blocked_until=now + block)
                 )

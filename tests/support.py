@@ -79,8 +79,12 @@ def server_env(database: Path, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(tmp_dir: Path, **env_overrides: str) -> Iterator[Server]:
-    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200."""
+def running_server(
+    tmp_dir: Path, project_root: Path = PROJECT_ROOT, **env_overrides: str
+) -> Iterator[Server]:
+    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200.
+
+    `project_root` is the checkout whose code runs (the benchmark compares another one's)."""
     database = tmp_dir / "app.db"
     port = free_port()
     log = tmp_dir / f"server-{port}.log"
@@ -88,7 +92,7 @@ def running_server(tmp_dir: Path, **env_overrides: str) -> Iterator[Server]:
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
+            cwd=project_root,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
