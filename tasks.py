@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -81,12 +82,24 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
         "repeat": "runs per scenario; the table shows medians (default 3)",
         "connections": "concurrent connections (default 16)",
         "journals": "SQLite journals to compare on writes (default wal-exclusive,delete)",
+        "baseline": "another checkout (e.g. `git worktree add ../main main`) to compare location writes with",
+        "only": "scenario groups to run: writes, guessing, api (default all)",
     }
 )
-def bench(c: Context, duration: int = 5, repeat: int = 3, connections: int = 16, journals: str = "") -> None:
+def bench(
+    c: Context,
+    duration: int = 5,
+    repeat: int = 3,
+    connections: int = 16,
+    journals: str = "",
+    baseline: str = "",
+    only: str = "",
+) -> None:
     """Benchmark the API as the container runs it, with wrk: req/s and p50/p99 latency per scenario."""
     args = f"--duration {duration} --repeat {repeat} --connections {connections}"
     args += f" --journals {journals}" if journals else ""
+    args += f" --baseline {shlex.quote(baseline)}" if baseline else ""
+    args += f" --only {shlex.quote(only)}" if only else ""
     result = c.run(f"{sys.executable} bench/run.py {args}", warn=True, pty=sys.stdout.isatty())
     if not result.ok:
         raise Exit(f"error: the benchmark failed with exit code {result.exited} (see the lines above)")
