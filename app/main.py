@@ -34,6 +34,7 @@ ROUTERS = (health.router, auth.router, users.router, locations.router)
 # connection in time. They are the server's trouble, not the request's, and usually pass: 503, retry later.
 STORAGE_ERRORS = (
     StorageUnavailable,
+    ConnectionError,  # asyncpg raises the socket's own error when PostgreSQL refuses or drops the connection
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,

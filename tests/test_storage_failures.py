@@ -1,22 +1,27 @@
 """Failing storage under the real server process: /health tells the truth, writes are refused with a 503
 that keeps the connection, a damaged file is refused at start, and acknowledged writes have been fsynced.
 
-The file-system faults are real ones, made as root: a full tmpfs, an ext4 image whose journal is aborted
-(what the kernel does to a file system on I/O errors), a data folder removed while serving. Each test
+The faults are real ones, made as root: a full tmpfs, an ext4 image whose journal is aborted
+(what the kernel does to a file system on I/O errors), a data folder removed while serving, a PostgreSQL cut
+off by a TCP relay the test closes. Each test
 skips with the reason when this machine does not allow it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -203,3 +208,81 @@ def test_an_acknowledged_write_has_been_fsynced(tmp_path: Path) -> None:
         connection.close()
     syncs = [line for line in trace.read_text().splitlines() if "sync(" in line]
     assert len(syncs) >= writes, trace.read_text()
+
+
+class Relay:
+    """A TCP relay to PostgreSQL that the test can cut, as a network partition or a stopped server would."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave it accepting.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL at 127.0.0.1:5432 (skipped when none answers), dropped after."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    name = f"storage_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc.orig}")
+    try:
+        yield name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_an_unreachable_postgresql_answers_503_and_keeps_the_connection(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    relay = Relay(("127.0.0.1", 5432))
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{relay.port}/{postgres_database}"
+    with running_server(tmp_path, DATABASE_URL=url) as server:
+        connection = writer(server)
+        relay.cut()
+        assert_unavailable(*connection.request("POST", "/location/update", WRITE))
+        assert connection.same_socket_answers()
+        assert health(server).status_code == 503
+        connection.close()
