@@ -3,8 +3,8 @@
     python -m app.server [--host 0.0.0.0] [--port 8000] [--reload]
 
 Exits non-zero with one clear line when the settings are unusable, the SQLite file fails its integrity check
-or a migration fails. uvicorn handles
-SIGTERM (how ECS stops a task) by finishing in-flight requests and running the app's shutdown.
+or a migration fails. uvicorn handles SIGTERM (how ECS stops a task) by finishing in-flight requests and
+running the app's shutdown.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def _intact_database_or_exit(settings: Settings) -> None:
         return
     try:
         with closing(sqlite3.connect(database.path)) as db:
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")  # as the server opens it: no shared memory on EFS
             verdict = db.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         verdict = str(exc)

@@ -27,9 +27,10 @@ class Settings(BaseSettings):
     # only of the process; "normal" exists to measure what that costs (`invoke bench`). See app/core/db.py.
     sqlite_synchronous: Literal["full", "normal"] = "full"
 
-    # Who may set X-Forwarded-For: a comma-separated list of proxy addresses/networks, or "*". Empty (the
-    # default) trusts nobody, so a direct client cannot choose the address it is throttled by. The task on AWS
-    # sets "*", which is safe only because its security group accepts traffic from the VPC link alone.
+    # Who may set X-Forwarded-For: comma-separated proxy addresses or networks. Empty (the default) trusts
+    # nobody, so a direct client cannot choose the address it is throttled by. The task on AWS names the VPC's
+    # range, safe only because its security group accepts traffic from the VPC link alone. (Not "*": uvicorn
+    # then takes the leftmost address, which the client itself may have written.)
     forwarded_allow_ips: str = ""
 
     # Login throttling (app/throttle.py): this many consecutive failures are free, then each further failure
