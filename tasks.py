@@ -7,6 +7,7 @@ take its options' help from HELP (add new options there, once), and run its body
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -32,6 +33,8 @@ HELP = {
     "repeat": "runs per scenario; the table shows medians (default 3)",
     "connections": "concurrent connections (default 16)",
     "journals": "SQLite journals to compare on writes (default wal-exclusive,delete)",
+    "baseline": "another checkout (e.g. `git worktree add ../main main`) to compare location writes with",
+    "only": "scenario groups to run: writes, guessing, api (default all)",
     # Images
     "tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
     "repository": "ECR repository: a name (default: $ECS1_ECR_REPOSITORY or ecs1) or a full repository URI",
@@ -162,9 +165,15 @@ def test(c: Context, k: str = "", x: bool = False) -> None:
     c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
 
 
-@task(help=helps("duration", "repeat", "connections", "journals"))
+@task(help=helps("duration", "repeat", "connections", "journals", "baseline", "only"))
 def bench(
-    c: Context, duration: str = "5", repeat: str = "3", connections: str = "16", journals: str = ""
+    c: Context,
+    duration: str = "5",
+    repeat: str = "3",
+    connections: str = "16",
+    journals: str = "",
+    baseline: str = "",
+    only: str = "",
 ) -> None:
     """Benchmark the API as the container runs it, with wrk: req/s and p50/p99 latency per scenario."""
     from lifecycle.project import whole_number
@@ -173,6 +182,8 @@ def bench(
         numbers = {"duration": duration, "repeat": repeat, "connections": connections}
         args = " ".join(f"--{name} {whole_number(value, name)}" for name, value in numbers.items())
     args += f" --journals {journals}" if journals else ""
+    args += f" --baseline {shlex.quote(baseline)}" if baseline else ""
+    args += f" --only {shlex.quote(only)}" if only else ""
     result = c.run(f"{sys.executable} bench/run.py {args}", warn=True, pty=sys.stdout.isatty())
     if not result.ok:
         raise Exit(f"error: the benchmark failed with exit code {result.exited} (see the lines above)")

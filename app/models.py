@@ -75,3 +75,27 @@ class LocationShare(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LoginThrottle(Base):
+    """Throttle counters (app/throttle.py), in the database so that every process and restart sees them.
+
+    `key` is a kind prefix and a digest of what is counted (an account, a client address or both), never
+    the user name or address itself. Times are epoch seconds from the application's clock.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class StorageProbe(Base):
+    """One row that `/health` rewrites now and then, to prove that a commit still reaches the disk."""
+
+    __tablename__ = "storage_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    written_at: Mapped[float] = mapped_column(Float)

@@ -218,6 +218,7 @@ _ERROR_DESCRIPTIONS = {
     404: "no such user (or, for locations, none you may see)",
     409: "conflicts with the current state",
     413: "the request body is over 64 KiB",
+    429: "too many attempts from this client or for this account: wait `Retry-After` seconds",
 }
 
 

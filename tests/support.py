@@ -64,6 +64,12 @@ def server_env(database: Path, **overrides: str) -> dict[str, str]:
         DATABASE_URL=sqlite_url(database),
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
         BCRYPT_ROUNDS="4",  # the minimum: tests check behaviour, `invoke bench` measures the real cost
+        # Generous throttles: the API tests share one server and one client address; the throttle tests set
+        # their own.
+        LOGIN_FREE_FAILURES_PER_CLIENT="100000",
+        LOGIN_FREE_FAILURES_PER_ACCOUNT_CLIENT="100000",
+        LOGIN_FREE_FAILURES_PER_ACCOUNT="100000",
+        SIGNUP_FREE_PER_CLIENT="100000",
         ADMIN_USERNAME=ADMIN_NAME,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         LOG_LEVEL="warning",
@@ -73,8 +79,12 @@ def server_env(database: Path, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(tmp_dir: Path, **env_overrides: str) -> Iterator[Server]:
-    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200."""
+def running_server(
+    tmp_dir: Path, project_root: Path = PROJECT_ROOT, **env_overrides: str
+) -> Iterator[Server]:
+    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200.
+
+    `project_root` is the checkout whose code runs (the benchmark compares another one's)."""
     database = tmp_dir / "app.db"
     port = free_port()
     log = tmp_dir / f"server-{port}.log"
@@ -82,7 +92,7 @@ def running_server(tmp_dir: Path, **env_overrides: str) -> Iterator[Server]:
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
+            cwd=project_root,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

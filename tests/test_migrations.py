@@ -15,7 +15,7 @@ from app.migrate import alembic_config, current, migrate_to
 from tests.support import PROJECT_ROOT, sqlite_url
 
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-TABLES = {"alembic_version", "users", "locations", "location_shares"}
+TABLES = {"alembic_version", "users", "locations", "location_shares", "login_throttle", "storage_probe"}
 
 
 def tables(path: Path) -> set[str]:

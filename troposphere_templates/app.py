@@ -32,7 +32,7 @@ from troposphere import (
 )
 from troposphere import apigatewayv2 as apigw
 
-from app.api.route_table import RouteSpec, route_table
+from app.api.route_table import RouteSpec, guarded_route_keys, route_table
 from troposphere_templates import policies
 from troposphere_templates.config import (
     CAPACITY_PROVIDERS,
@@ -48,6 +48,7 @@ HEALTH_PATH = "/health"
 AUTHORIZER_CACHE_SECONDS = 60
 EFS_PORT = 2049
 HTTPS_PORT = 443
+GUARDED_ROUTE_THROTTLE = apigw.RouteSettings(ThrottlingBurstLimit=10, ThrottlingRateLimit=5)
 
 # Python is in the image for certain; curl may not be. The health check must not depend on extra packages.
 HEALTH_COMMAND = (
@@ -496,6 +497,10 @@ class AppStack:
                 ecs.Environment(Name="APP_ENV", Value="prod"),
                 ecs.Environment(Name="ADMIN_USERNAME", Value=Ref(self.admin_username)),
                 ecs.Environment(Name="DATABASE_URL", Value=f"sqlite+aiosqlite:///{DATA_DIR}/app.db"),
+                # The login throttle's client address comes from X-Forwarded-For when the peer is in the VPC
+                # (the VPC link's interfaces): safe only because the task's security group admits the VPC
+                # link alone (app/api/guards.py).
+                ecs.Environment(Name="FORWARDED_ALLOW_IPS", Value=c.vpc_cidr),
             ],
             Secrets=[
                 ecs.Secret(Name="JWT_SECRET_KEY", ValueFrom=Ref(self.jwt_secret)),
@@ -720,11 +725,12 @@ class AppStack:
             )
         )
         target = Join("/", ["integrations", Ref(integration)])
+        routes = {}
         for route in route_table():
             authorization: dict[str, Any] = {"AuthorizationType": "NONE"}
             if route.protected:
                 authorization = {"AuthorizationType": "CUSTOM", "AuthorizerId": Ref(authorizer)}
-            self.add(
+            routes[route.route_key] = self.add(
                 apigw.Route(
                     logical_id(route),
                     ApiId=Ref(self.api),
@@ -754,6 +760,10 @@ class AppStack:
                 ),
                 # A ceiling on what a flood of requests can cost (one small task behind it anyway).
                 DefaultRouteSettings=apigw.RouteSettings(ThrottlingBurstLimit=50, ThrottlingRateLimit=20),
+                # Log-in and sign-up run bcrypt (a few per second on 0.25 vCPU): stricter, per route key.
+                RouteSettings={key: GUARDED_ROUTE_THROTTLE.to_dict() for key in guarded_route_keys()},
+                # The routes must exist before the stage can name them in RouteSettings.
+                DependsOn=[routes[key] for key in guarded_route_keys()],
             )
         )
 

@@ -24,6 +24,27 @@ class DatabaseSettings(BaseSettings):
     # hosts; "delete" is the classic rollback journal. See app/core/db.py for the measurement.
     sqlite_journal: Literal["wal-exclusive", "delete"] = "wal-exclusive"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # "full" fsyncs the WAL at every commit, so an acknowledged write survives a crash of the machine, not
+    # only of the process; "normal" exists to measure what that costs (`invoke bench`). See app/core/db.py.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+
+    # Who may set X-Forwarded-For: comma-separated proxy addresses or networks. Empty (the default) trusts
+    # nobody, so a direct client cannot choose the address it is throttled by. The task on AWS names the VPC's
+    # range, safe only because its security group accepts traffic from the VPC link alone. (Not "*": uvicorn
+    # then takes the leftmost address, which the client itself may have written.)
+    forwarded_allow_ips: str = ""
+
+    # Login throttling (app/throttle.py): this many consecutive failures are free, then each further failure
+    # blocks for login_backoff_seconds doubled each time, up to login_backoff_max_seconds.
+    login_free_failures_per_account_client: int = Field(default=5, ge=1)
+    login_free_failures_per_client: int = Field(default=20, ge=1)
+    login_free_failures_per_account: int = Field(default=100, ge=1)
+    login_backoff_seconds: int = Field(default=1, ge=1)
+    login_backoff_max_seconds: int = Field(default=15 * 60, ge=1)
+    # Sign-ups per client address: this many are free within the window, then they back off the same way.
+    signup_free_per_client: int = Field(default=10, ge=1)
+    # Failures older than this are forgotten (the counts restart).
+    throttle_window_seconds: int = Field(default=60 * 60, ge=1)
 
     @property
     def is_sqlite(self) -> bool:

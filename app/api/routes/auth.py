@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.api.deps import CurrentUser, SettingsDep, UsersDep, unauthorized
+from app.api.guards import LoginGuard
 from app.core.security import verify_password
 from app.core.tokens import create_access_token
 from app.models import User
@@ -14,7 +15,7 @@ from app.schemas import Token, UserPublic, errors
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=Token, responses=errors(400, 401))
+@router.post("/token", response_model=Token, responses=errors(400, 401, 429), dependencies=[LoginGuard])
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], users: UsersDep, settings: SettingsDep
 ) -> Token:

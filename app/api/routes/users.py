@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from app.api.deps import AdminUser, BearerClaims, CurrentUser, OptionalClaims, SettingsDep, UsersDep
+from app.api.guards import SignupGuard
 from app.core.security import hash_password
 from app.models import USER_NAME_MAX, User
 from app.schemas import MAX_PAGE, UserCreate, UserPublic, UserUpdate, body_errors, errors
@@ -17,7 +18,8 @@ router = APIRouter(prefix="/users", tags=["users"])
     "/create_user",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=body_errors(400, 401, 403, 409),
+    responses=body_errors(400, 401, 403, 409, 429),
+    dependencies=[SignupGuard],
 )
 async def create_user(
     body: UserCreate, users: UsersDep, settings: SettingsDep, claims: OptionalClaims
