@@ -58,7 +58,6 @@ def test_create_then_up_to_date_then_update(endpoint):
 
     same = stacks.deploy("ecs1-app", queue_template(), {"Name": "first"}, {"project": "ecs1"})
     assert same.outcome == "up to date"
-    assert same.seconds < 1.0
     cfn = aws.client("cloudformation")
     assert len(cfn.list_change_sets(StackName="ecs1-app")["Summaries"]) <= 1, "no change set for no change"
 
