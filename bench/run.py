@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import Server, new_user, running_server  # noqa: E402
+from devtools.api_server import Server, new_user, running_server  # noqa: E402
 
 LUA = ROOT / "bench" / "wrk_report.lua"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
