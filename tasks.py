@@ -68,10 +68,16 @@ def serve(c: Context, host: str = "127.0.0.1", port: int = 8000, reload: bool = 
     print("API server stopped.")
 
 
-@task(help={"k": "only tests matching this expression", "x": "stop at the first failure"})
-def test(c: Context, k: str = "", x: bool = False) -> None:
-    """Run the whole test suite."""
-    args = (f" -k '{k}'" if k else "") + (" -x" if x else "")
+@task(
+    help={
+        "k": "only tests matching this expression",
+        "x": "stop at the first failure",
+        "quick": "skip the tests marked slow (processes, linters, deploys): the inner loop",
+    }
+)
+def test(c: Context, k: str = "", x: bool = False, quick: bool = False) -> None:
+    """Run the whole test suite (in parallel, one worker per core)."""
+    args = (f" -k '{k}'" if k else "") + (" -x" if x else "") + (" -m 'not slow'" if quick else "")
     c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
 
 

@@ -26,3 +26,10 @@ def admin_headers(client: httpx.Client) -> dict[str, str]:
     response = login(client, ADMIN_NAME, ADMIN_PASSWORD)
     assert response.status_code == 200, response.text
     return bearer(response.json()["access_token"])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        "the suite runs on one worker per core (pytest-xdist, a file per worker; -n 0 for one process); "
+        "tests marked slow (a process, a linter, a deploy) are skipped by `invoke test --quick`"
+    )

@@ -24,6 +24,8 @@ from lifecycle.errors import LifecycleError
 from lifecycle.images import NO_DOCKER_CLIENT, NO_DOCKER_ENGINE, build_images, image_tag, push_images
 from tests.support import free_port
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAKE_DOCKER = """#!{python}
 import json, os, sys

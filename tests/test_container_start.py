@@ -30,6 +30,8 @@ from app.migrate import alembic_config
 from tests.support import free_port
 from tests.test_container_dockerfile import DOCKERFILE, PROJECT_ROOT, parse_dockerfile
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 DEV_ONLY_MODULES = {"pytest", "pytest_asyncio", "moto", "cfn_lint", "schemathesis", "httpx", "hypothesis"}
 SITECUSTOMIZE = """
 import sys

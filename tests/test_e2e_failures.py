@@ -39,6 +39,8 @@ from tests.lifecycle_support import (
 from troposphere_templates.config import ProjectConfig
 from troposphere_templates.render import render_all
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CONFIG = ProjectConfig(image_tag=TAG, region=REGION)
 
 

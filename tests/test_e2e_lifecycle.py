@@ -29,6 +29,8 @@ from tests.lifecycle_support import (
     register_images,
 )
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CONNECTION_ARN = (
     f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/0b5c5a1e-0000-4000-8000-000000000000"
 )

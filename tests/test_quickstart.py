@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import PROJECT_ROOT, free_port, sqlite_url
+
+pytestmark = pytest.mark.slow  # see conftest.py
 
 
 def test_invoke_serve_migrates_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ import pytest
 from devtools import checkov
 from tests.templates_support import CONFIGS, TEMPLATE_NAMES, load, rendered_dir
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"  # the project environment's cfn-lint
 
 

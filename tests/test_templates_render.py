@@ -31,6 +31,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Co
     return result, time.perf_counter() - started
 
 
+@pytest.mark.slow
 def test_render_writes_every_template_and_says_so(tmp_path: Path) -> None:
     result, _ = invoke("render", "--out", str(tmp_path), "--image-tag", "abc1234")
     assert result.returncode == 0, result.stderr
@@ -42,6 +43,7 @@ def test_render_writes_every_template_and_says_so(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[-1].startswith("rendered ecs1-app (ARM64 256/512, FARGATE")
 
 
+@pytest.mark.slow
 def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -> None:
     outputs = []
     for seed in ("1", "2"):
@@ -54,6 +56,7 @@ def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -71,6 +74,7 @@ def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_options_reach_the_templates(tmp_path: Path) -> None:
     result, _ = invoke(
         "render",
@@ -261,6 +265,7 @@ def test_each_pipeline_deploys_what_its_buildspec_produces() -> None:
     assert "aws lambda update-function-code" in lambda_commands
 
 
+@pytest.mark.slow
 def test_imagedefinitions_name_the_api_container_and_its_new_image(tmp_path: Path) -> None:
     result, _ = invoke(
         "render",
