@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoke import Context, Exit, task
@@ -203,7 +204,7 @@ def render(
     config = _render_config(locals())
     from troposphere_templates.render import render_all
 
-    for path in render_all(config, out, account_id=account_id):
+    for path in render_all(config, Path(out), account_id=account_id):
         print(f"wrote {path}")
     print(
         f"rendered {config.app_stack} ({config.architecture} {config.cpu}/{config.memory}, "

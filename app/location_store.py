@@ -70,8 +70,7 @@ class LocationStore:
         return await self._reads.submit(user_ids)
 
     async def _insert_batch(self, batch: list[NewLocation]) -> Sequence[StoredLocation | BaseException]:
-        table = Location.__table__
-        statement = insert(table).returning(table.c.id, table.c.created_at, sort_by_parameter_order=True)
+        statement = insert(Location).returning(Location.id, Location.created_at, sort_by_parameter_order=True)
         rows = [{"user_id": n.user_id, "lat": n.lat, "lng": n.lng} for n in batch]
         async with self._engine.connect() as connection:
             try:
@@ -122,6 +121,7 @@ async def _insert_through_driver(
 ) -> list[tuple[int, datetime]]:
     """One multi-row INSERT ... RETURNING and a commit, sent to aiosqlite itself (see LocationStore)."""
     driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
     values = ", ".join(["(?, ?, ?)"] * len(batch))
     parameters = [value for new in batch for value in (new.user_id, new.lat, new.lng)]
     sql = f"INSERT INTO locations (user_id, lat, lng) VALUES {values} RETURNING id, created_at"  # noqa: S608

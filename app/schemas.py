@@ -43,19 +43,18 @@ def _drop_default(schema: dict[str, Any]) -> None:
 
 
 def _coordinate(limit: int, example: float) -> Any:
-    return Annotated[
-        float,
-        Field(
-            ge=-limit,
-            le=limit,
-            strict=True,  # a JSON number: not a string, not a boolean
-            allow_inf_nan=False,
-            multiple_of=10**-COORDINATE_DECIMALS,
-            examples=[example],
-        ),
-        # multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05): store it rounded.
-        AfterValidator(lambda value: round(value, COORDINATE_DECIMALS)),
-    ]
+    return Field(
+        ge=-limit,
+        le=limit,
+        strict=True,  # a JSON number: not a string, not a boolean
+        allow_inf_nan=False,
+        multiple_of=10**-COORDINATE_DECIMALS,
+        examples=[example],
+    )
+
+
+# multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05): store it rounded.
+_ROUNDED = AfterValidator(lambda value: round(value, COORDINATE_DECIMALS))
 
 
 UserName = Annotated[
@@ -81,8 +80,8 @@ Password = Annotated[
     ),
     AfterValidator(_password_rules),
 ]
-Latitude = _coordinate(90, 48.85837)
-Longitude = _coordinate(180, 2.294481)
+Latitude = Annotated[float, _coordinate(90, 48.85837), _ROUNDED]
+Longitude = Annotated[float, _coordinate(180, 2.294481), _ROUNDED]
 
 
 class StrictBody(BaseModel):

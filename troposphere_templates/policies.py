@@ -25,14 +25,14 @@ import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
 import awacs.servicediscovery as servicediscovery
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Allow, Bool, Condition, Deny, Policy, PolicyDocument, Principal, Statement, StringEquals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import Join, Sub
 
 VERSION = "2012-10-17"
 
 
-def trust(service: str) -> PolicyDocument:
+def trust(service: str) -> Policy:
     """Trust policy for one AWS service principal, e.g. `ecs-tasks.amazonaws.com`."""
     return make_simple_assume_policy(service)
 
