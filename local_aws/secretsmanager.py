@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
-
 from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import as_bool
+from local_aws.moto_adapter import CloudFormationModel, SecretsManagerBackend, secretsmanager_backends
 
 
 def _backend(account_id: str, region_name: str) -> SecretsManagerBackend:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-from moto.route53.models import route53_backends
-from moto.servicediscovery.models import ServiceDiscoveryBackend, servicediscovery_backends
-from moto.utilities.utils import get_partition
-
 from local_aws._base import Emulated, ReplacementRequired
+from local_aws.moto_adapter import (
+    CloudFormationModel,
+    ServiceDiscoveryBackend,
+    get_partition,
+    route53_backends,
+    servicediscovery_backends,
+)
 
 
 def _backend(account_id: str, region_name: str) -> ServiceDiscoveryBackend:
