@@ -332,7 +332,14 @@ def clean(
 @task(help={"port": "port to listen on at 127.0.0.1 (default 5000; 0 picks a free one)"})
 def local_aws(c: Context, port: int = 5000) -> None:
     """Run a local AWS emulator (moto + the project's CloudFormation emulations) until Ctrl+C."""
-    from local_aws import EmulatorError, serve
+    try:
+        from local_aws import EmulatorError, serve
+    except ModuleNotFoundError as exc:
+        raise Exit(
+            f"error: the emulator needs the dev dependencies ({exc}): pip install -e '.[dev]'"
+        ) from None
+    except ImportError as exc:  # local_aws.moto_adapter refuses a moto it was not tested with
+        raise Exit(f"error: {exc}") from None
 
     try:
         serve(port)

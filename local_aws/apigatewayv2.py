@@ -78,7 +78,11 @@ class Api(Emulated, CloudFormationModel):
 
     def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Api:
         backend = _backend(account_id, region_name)
-        backend.update_api(api_id=self.api_id, name=props.get("Name"), **type(self)._settings(props))
+        backend.update_api(
+            api_id=self.api_id,
+            name=props.get("Name"),  # type: ignore[arg-type]  # None keeps the name
+            **type(self)._settings(props),
+        )
         backend.tag_resource(self.arn, tag_map(props.get("Tags")))
         return self
 

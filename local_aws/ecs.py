@@ -62,7 +62,7 @@ class Cluster(NamedResource, CloudFormationModel):
             self.name,
             cluster_settings=_ecs_shape(props.get("ClusterSettings")),
             configuration=_ecs_shape(props.get("Configuration")),
-            service_connect_defaults=None,  # type: ignore[arg-type]
+            service_connect_defaults=None,
         )
         backend.put_cluster_capacity_providers(
             self.name,

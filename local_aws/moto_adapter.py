@@ -72,7 +72,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.route53.models import route53_backends
 from moto.s3.models import s3_backends
-from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
+from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend, secretsmanager_backends
 from moto.servicediscovery.models import ServiceDiscoveryBackend, servicediscovery_backends
 from moto.utilities.utils import get_partition
 
@@ -94,6 +94,7 @@ __all__ = [
     "EC2ContainerServiceBackend",
     "EmptyResult",
     "Event",
+    "FakeSecret",
     "FileSystem",
     "InternetGateway",
     "InvalidStructureException",
@@ -126,9 +127,12 @@ __all__ = [
     "efs_backends",
     "generate_stack_id",
     "get_partition",
+    "keep",
+    "kept",
     "iam_backends",
     "lambda_backends",
     "new_resource_map",
+    "new_stack",
     "original",
     "parse_template",
     "parsed_resources",
@@ -170,6 +174,20 @@ def patch(owner: Any, name: str, replacement: Any, *, new: bool = False) -> None
 
 
 # --- moto's private state that local_aws reads or writes ---------------------------------------------------
+
+
+def keep(model: Any, name: str, value: Any) -> None:
+    """local_aws's own state on a moto object (the properties a resource was made from, a stack's outputs)."""
+    setattr(model, f"_local_aws_{name}", value)
+
+
+def kept(model: Any, name: str, default: Any = None) -> Any:
+    return getattr(model, f"_local_aws_{name}", default)
+
+
+def new_stack(**arguments: Any) -> Stack:
+    """A stack as moto's create_stack makes one (moto's Stack leaves two nested-stack hooks abstract)."""
+    return Stack(**arguments)  # type: ignore[abstract]
 
 
 def reset_backends() -> None:

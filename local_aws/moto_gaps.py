@@ -32,6 +32,7 @@ from local_aws.moto_adapter import (
     efs_backends,
     get_partition,
     iam_backends,
+    kept,
     lambda_backends,
     original,
     patch,
@@ -169,7 +170,7 @@ def _update_file_system(
     region_name: str,
 ) -> FileSystem:
     props = cloudformation_json["Properties"]
-    old_props = getattr(original_resource, "_local_aws_properties", {})
+    old_props = kept(original_resource, "properties", {})
     if any(props.get(key) != old_props.get(key) for key in _FILE_SYSTEM_REPLACING):
         raise ReplacementRequired
     _apply_file_system_settings(original_resource, props, account_id, region_name)

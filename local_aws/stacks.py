@@ -39,7 +39,10 @@ from local_aws.moto_adapter import (
     cfn_responses,
     cloudformation_backends,
     generate_stack_id,
+    keep,
+    kept,
     new_resource_map,
+    new_stack,
     original,
     parse_template,
     parsed_resources,
@@ -204,9 +207,7 @@ def _create_resource(
         resource = _original_parse_and_create(
             logical_id, resource_json, resources_map, account_id, region_name
         )
-        resource._local_aws_properties = parsing.clean_json(
-            resource_json.get("Properties", {}), resources_map
-        )
+        keep(resource, "properties", parsing.clean_json(resource_json.get("Properties", {}), resources_map))
     except ResourceFailed:
         raise
     except Exception as exc:
@@ -221,7 +222,7 @@ def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, lo
     resource_type = resource_json["Type"]
     old = parsed_resources(resources_map)[logical_id]
     properties = parsing.clean_json(resource_json.get("Properties", {}), resources_map)
-    if properties == getattr(old, "_local_aws_properties", None) and old.cf_resource_type == resource_type:
+    if properties == kept(old, "properties") and old.cf_resource_type == resource_type:
         return
     resource_class = parsing.resource_class_from_type(resource_type)
     in_place = (
@@ -254,7 +255,7 @@ def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, lo
     except Exception as exc:
         _resource_event(stack, logical_id, resource_type, "UPDATE_FAILED", _physical_id(old), _reason(exc))
         raise ResourceFailed(logical_id, _reason(exc)) from exc
-    new._local_aws_properties = properties
+    keep(new, "properties", properties)
     parsed_resources(resources_map)[logical_id] = new
     _resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE", _physical_id(new))
 
@@ -328,7 +329,7 @@ def _publish_outputs(stack: Stack) -> None:
     """Compute outputs and exports once, while every resource exists (moto computes them lazily, which would
     rebuild deleted resources when a rolled-back stack is described)."""
     rebuild_outputs(stack)
-    outputs = [
+    outputs: list[dict[str, Any]] = [
         {"OutputKey": o.key, "OutputValue": o.value, "Description": o.description}
         for o in (stack.output_map[key] for key in stack.output_map.outputs)
         if o
@@ -336,7 +337,7 @@ def _publish_outputs(stack: Stack) -> None:
     exports = stack.output_map.exports
     for output in outputs:
         output["ExportName"] = next((e.name for e in exports if e.value == output["OutputValue"]), None)
-    stack._local_aws_outputs = outputs or None
+    keep(stack, "outputs", outputs or None)
     backend = cloudformation_backends[stack.account_id][stack.region_name]
     for name, export in list(backend.exports.items()):
         if export.exporting_stack_id == stack.stack_id:
@@ -488,7 +489,7 @@ def backend_create_stack(
 ) -> Stack:
     if _live_stack(self, name) is not None:
         raise AlreadyExistsException(f"Stack [{name}] already exists")
-    stack = Stack(
+    stack = new_stack(
         stack_id=generate_stack_id(name, self.region_name, self.account_id),
         name=name,
         template=template,
@@ -626,7 +627,7 @@ def stack_resources(self: Stack) -> list[Any]:
 def stack_outputs(self: Stack) -> list[dict[str, Any]] | None:
     if self.status not in UPDATABLE_STATES:
         return None
-    return getattr(self, "_local_aws_outputs", None)
+    return kept(self, "outputs")
 
 
 def change_set_diff(self: ChangeSet) -> list[Change]:
