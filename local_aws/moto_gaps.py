@@ -4,9 +4,10 @@ moto's models for AWS::EC2::InternetGateway, ::VPCGatewayAttachment, ::RouteTabl
 ::SecurityGroupIngress and ::VPCEndpoint create the resource but have no deletion, so a stack delete leaves
 them behind and the VPC cannot go (DependencyViolation). `install()` gives those moto classes the
 `delete(account_id, region_name)` method moto's stack deletion calls, and the EFS models their Ref/GetAtt
-values. The types moto gets wrong or lacks are emulated below: a subnet/route-table association that really
-associates, security-group egress rules, Lambda permissions with a statement id, S3 bucket policies and IAM
-inline role policies.
+values. Each `_delete_*` function below is such a model's missing `delete`, written against the backend's own
+methods only, so it can be offered to moto as is. The types moto gets wrong or lacks are emulated below: a
+subnet/route-table association that really associates, security-group egress rules, Lambda permissions with a
+statement id, S3 bucket policies and IAM inline role policies.
 """
 
 from __future__ import annotations
