@@ -1,3 +1,13 @@
+"""Shared fixtures, and the rules every test here follows.
+
+- The suite runs on pytest-xdist, one worker per core, a test file per worker (`--dist loadfile`): a
+  session-scoped fixture such as `server` exists once per worker, so tests never rely on another file's state.
+- `@pytest.mark.slow` (or `pytestmark = pytest.mark.slow` for a whole file) on a test that starts a process
+  (invoke, a linter, a server other than `server`) or runs a deploy: `invoke test --quick` skips those.
+- No assertion on wall-clock time (a bounded wait against a hang is fine): `invoke bench` measures speed.
+- Tools are installed by the set-up, never by a test (checkov: `python -m devtools.checkov`).
+"""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
