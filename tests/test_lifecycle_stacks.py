@@ -30,6 +30,8 @@ from tests.lifecycle_support import (
 )
 from troposphere_templates.config import ProjectConfig
 
+pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
+
 PAGE = 10  # list and delete this many versions a call, so a few objects span several pages
 
 

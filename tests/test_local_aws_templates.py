@@ -23,6 +23,8 @@ import pytest
 import local_aws
 from tests.local_aws_support import client, deploy, outputs, status
 
+pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
+
 render = pytest.importorskip(
     "troposphere_templates.render", reason="troposphere_templates.render (invoke render) is not written yet"
 )
@@ -73,7 +75,6 @@ def _parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, st
     return {key: value for key, value in given.items() if key in template.get("Parameters", {})}
 
 
-@pytest.mark.slow
 def test_rendered_stacks_deploy_update_and_delete_leaving_nothing(
     rendered: dict[str, dict[str, Any]], endpoint_url: str, tmp_path: Path
 ) -> None:
@@ -133,7 +134,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
 def test_invoke_local_aws_serves_until_stopped(stop_signal: signal.Signals) -> None:
     port = _free_port()
