@@ -29,6 +29,7 @@ HELP = {
     "reload": "restart when the code changes",
     "k": "only tests matching this expression",
     "x": "stop at the first failure",
+    "quick": "skip the tests marked slow (processes, linters, deploys): the inner loop",
     "duration": "seconds per run (default 5)",
     "repeat": "runs per scenario; the table shows medians (default 3)",
     "connections": "concurrent connections (default 16)",
@@ -158,10 +159,11 @@ def serve(c: Context, host: str = "127.0.0.1", port: str = "8000", reload: bool 
     print("API server stopped.")
 
 
-@task(help=helps("k", "x"))
-def test(c: Context, k: str = "", x: bool = False) -> None:
-    """Run the whole test suite."""
-    args = (f" -k '{k}'" if k else "") + (" -x" if x else "")
+@task(help=helps("k", "x", "quick"))
+def test(c: Context, k: str = "", x: bool = False, quick: bool = False) -> None:
+    """Run the whole test suite (in parallel, one worker per core)."""
+    # The quick loop runs in one process: starting workers (each imports everything) costs more than it saves.
+    args = (f" -k '{k}'" if k else "") + (" -x" if x else "") + (" -m 'not slow' -n 0" if quick else "")
     c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
 
 
@@ -397,7 +399,15 @@ def clean(
 def local_aws(c: Context, port: str = "5000") -> None:
     """Run a local AWS emulator (moto + the project's CloudFormation emulations) until Ctrl+C."""
     from lifecycle.project import whole_number
-    from local_aws import EmulatorError, serve
+
+    try:
+        from local_aws import EmulatorError, serve
+    except ModuleNotFoundError as exc:
+        raise Exit(
+            f"error: the emulator needs the dev dependencies ({exc}): pip install -e '.[dev]'"
+        ) from None
+    except ImportError as exc:  # local_aws.moto_adapter refuses a moto it was not tested with
+        raise Exit(f"error: {exc}") from None
 
     with user_errors():
         number = whole_number(port, "port")

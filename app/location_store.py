@@ -223,6 +223,7 @@ async def _insert_through_driver(connection: AsyncConnection, batch: list[NewLoc
     """One statement sent to aiosqlite itself (see LocationStore) and a commit: the authors' tokens are
     checked by the join, so a revoked token's row is never inserted."""
     driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None, "a checked-out connection has its driver connection"
     values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(batch))
     parameters = [
         value

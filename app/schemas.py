@@ -56,19 +56,18 @@ def _six_decimals(value: float) -> float:
 
 
 def _coordinate(limit: int, example: float) -> Any:
-    return Annotated[
-        float,
-        Field(
-            ge=-limit,
-            le=limit,
-            strict=True,  # a JSON number: not a string, not a boolean
-            allow_inf_nan=False,
-            multiple_of=10**-COORDINATE_DECIMALS,
-            examples=[example],
-        ),
-        # multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05), and tiny values.
-        AfterValidator(_six_decimals),
-    ]
+    return Field(
+        ge=-limit,
+        le=limit,
+        strict=True,  # a JSON number: not a string, not a boolean
+        allow_inf_nan=False,
+        multiple_of=10**-COORDINATE_DECIMALS,
+        examples=[example],
+    )
+
+
+# multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05), and tiny values.
+_SIX_DECIMALS = AfterValidator(_six_decimals)
 
 
 UserName = Annotated[
@@ -94,8 +93,8 @@ Password = Annotated[
     ),
     AfterValidator(_password_rules),
 ]
-Latitude = _coordinate(90, 48.85837)
-Longitude = _coordinate(180, 2.294481)
+Latitude = Annotated[float, _coordinate(90, 48.85837), _SIX_DECIMALS]
+Longitude = Annotated[float, _coordinate(180, 2.294481), _SIX_DECIMALS]
 
 
 class StrictBody(BaseModel):

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.core.config import Settings  # noqa: E402
-from tests.support import Server, new_user, running_server  # noqa: E402
+from devtools.api_server import Server, new_user, running_server  # noqa: E402
 
 LUA = ROOT / "bench" / "wrk_report.lua"
 RESULTS = ROOT / "bench" / "results" / "latest.json"

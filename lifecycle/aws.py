@@ -28,7 +28,7 @@ class Aws:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = self.session.client(
+            self._clients[service] = self.session.client(  # type: ignore[call-overload]  # the stubs know literals only
                 service, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
             )
         return self._clients[service]

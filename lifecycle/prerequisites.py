@@ -185,22 +185,23 @@ def delete_repository(aws: Aws, name: str) -> Removal:
     return Removal(f"ECR repository {name}", deleted=True, detail=f" and its {len(deleted)} image(s)")
 
 
-def delete_bucket(aws: Aws, bucket: str) -> Removal:
-    """Delete every object version and delete marker (page by page), then the bucket."""
+def delete_bucket(aws: Aws, bucket: str, page_size: int = S3_DELETE_BATCH) -> Removal:
+    """Delete every object version and delete marker (page by page, `page_size` at most S3's 1,000 per call),
+    then the bucket."""
     s3 = aws.client("s3")
     if not bucket_exists(aws, bucket):
         return Removal(f"bucket {bucket}", deleted=False)
     versions = markers = 0
     # Always list from the start: deleting behind a pagination marker can make the next page skip entries.
     while True:
-        page = s3.list_object_versions(Bucket=bucket, MaxKeys=S3_DELETE_BATCH)
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=page_size)
         page_versions = page.get("Versions", [])
         page_markers = page.get("DeleteMarkers", [])
         targets = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page_versions + page_markers]
         if not targets:
             break
-        for start in range(0, len(targets), S3_DELETE_BATCH):
-            batch = targets[start : start + S3_DELETE_BATCH]
+        for start in range(0, len(targets), page_size):
+            batch = targets[start : start + page_size]
             errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get(
                 "Errors", []
             )

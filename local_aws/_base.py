@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from local_aws.moto_adapter import UnformattedGetAttTemplateException
 
 
 class ReplacementRequired(Exception):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from moto.apigatewayv2.exceptions import ApiNotFound
-from moto.apigatewayv2.models import ApiGatewayV2Backend, apigatewayv2_backends
-from moto.apigatewayv2.responses import ApiGatewayV2Response
-from moto.core.common_models import CloudFormationModel
-
 from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import as_bool, camelize, tag_map
+from local_aws.moto_adapter import (
+    ApiGatewayV2Backend,
+    ApiGatewayV2Response,
+    ApiNotFound,
+    CloudFormationModel,
+    apigatewayv2_backends,
+)
 
 
 def _backend(account_id: str, region_name: str) -> ApiGatewayV2Backend:
@@ -76,7 +78,11 @@ class Api(Emulated, CloudFormationModel):
 
     def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Api:
         backend = _backend(account_id, region_name)
-        backend.update_api(api_id=self.api_id, name=props.get("Name"), **type(self)._settings(props))
+        backend.update_api(
+            api_id=self.api_id,
+            name=props.get("Name"),  # type: ignore[arg-type]  # None keeps the name
+            **type(self)._settings(props),
+        )
         backend.tag_resource(self.arn, tag_map(props.get("Tags")))
         return self
 

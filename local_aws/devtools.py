@@ -6,15 +6,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moto.codebuild.models import CodeBuild, CodeBuildBackend, codebuild_backends
-from moto.codepipeline.exceptions import InvalidStructureException
-from moto.codepipeline.models import CodePipeline, CodePipelineBackend, codepipeline_backends
-from moto.core.common_models import CloudFormationModel
-from moto.iam.exceptions import NotFoundException
-from moto.utilities.utils import get_partition
-
 from local_aws._base import Emulated, NamedResource, ReplacementRequired
 from local_aws._props import camelize
+from local_aws.moto_adapter import (
+    CloudFormationModel,
+    CodeBuild,
+    CodeBuildBackend,
+    CodePipeline,
+    CodePipelineBackend,
+    InvalidStructureException,
+    NotFoundException,
+    codebuild_backends,
+    codepipeline_backends,
+    get_partition,
+)
 
 
 def _codebuild(account_id: str, region_name: str) -> CodeBuildBackend:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
-
 from local_aws._base import Emulated, NamedResource, ReplacementRequired
 from local_aws._props import camelize
+from local_aws.moto_adapter import (
+    CloudFormationModel,
+    EC2ContainerServiceBackend,
+    ecs_backends,
+    validate_network,
+)
 
 # Keys whose API spelling is not the camelCase of the CloudFormation one.
 _ECS_RENAMES = {
@@ -59,7 +62,7 @@ class Cluster(NamedResource, CloudFormationModel):
             self.name,
             cluster_settings=_ecs_shape(props.get("ClusterSettings")),
             configuration=_ecs_shape(props.get("Configuration")),
-            service_connect_defaults=None,  # type: ignore[arg-type]
+            service_connect_defaults=None,
         )
         backend.put_cluster_capacity_providers(
             self.name,
@@ -175,8 +178,8 @@ class Service(Emulated, CloudFormationModel):
         service.health_check_grace_period_seconds = props.get("HealthCheckGracePeriodSeconds")
         service.service_registries = _ecs_shape(props.get("ServiceRegistries", []))
         if "NetworkConfiguration" in props:
-            service.network_configuration = service._validate_network(
-                _ecs_shape(props["NetworkConfiguration"])
+            service.network_configuration = validate_network(
+                service, _ecs_shape(props["NetworkConfiguration"])
             )
 
     @classmethod

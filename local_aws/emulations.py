@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.cloudformation import parsing
-
 from local_aws import (
     apigatewayv2,
     devtools,
@@ -17,6 +15,7 @@ from local_aws import (
     servicediscovery,
     stacks,
 )
+from local_aws.moto_adapter import parsing
 
 # Every type this package emulates or replaces, by module (documentation and tests read this).
 EMULATED_TYPES: tuple[str, ...] = tuple(

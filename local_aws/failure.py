@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-
 from local_aws._base import Emulated
+from local_aws.moto_adapter import CloudFormationModel
 
 FAILURE_TYPE = "Local::Test::Failure"
 _DEFAULT_REASON = "Local::Test::Failure failed on purpose"

@@ -4,9 +4,10 @@ moto's models for AWS::EC2::InternetGateway, ::VPCGatewayAttachment, ::RouteTabl
 ::SecurityGroupIngress and ::VPCEndpoint create the resource but have no deletion, so a stack delete leaves
 them behind and the VPC cannot go (DependencyViolation). `install()` gives those moto classes the
 `delete(account_id, region_name)` method moto's stack deletion calls, and the EFS models their Ref/GetAtt
-values. The types moto gets wrong or lacks are emulated below: a subnet/route-table association that really
-associates, security-group egress rules, Lambda permissions with a statement id, S3 bucket policies and IAM
-inline role policies.
+values. Each `_delete_*` function below is such a model's missing `delete`, written against the backend's own
+methods only, so it can be offered to moto as is. The types moto gets wrong or lacks are emulated below: a
+subnet/route-table association that really associates, security-group egress rules, Lambda permissions with a
+statement id, S3 bucket policies and IAM inline role policies.
 """
 
 from __future__ import annotations
@@ -14,22 +15,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moto.awslambda.models import lambda_backends
-from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-from moto.core.common_models import CloudFormationModel
-from moto.ec2.models import ec2_backends
-from moto.ec2.models.internet_gateways import InternetGateway
-from moto.ec2.models.route_tables import Route, RouteTable
-from moto.ec2.models.security_groups import SecurityGroupIngress
-from moto.ec2.models.vpcs import VPCEndPoint
-from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
-from moto.efs.models import AccessPoint, FileSystem, MountTarget, efs_backends
-from moto.iam.models import iam_backends
-from moto.logs.models import LogGroup
-from moto.s3.models import s3_backends
-from moto.utilities.utils import get_partition
-
 from local_aws._base import Emulated, ReplacementRequired
+from local_aws.moto_adapter import (
+    AccessPoint,
+    CloudFormationModel,
+    FileSystem,
+    InternetGateway,
+    LogGroup,
+    MountTarget,
+    Route,
+    RouteTable,
+    SecurityGroupIngress,
+    UnformattedGetAttTemplateException,
+    VPCEndPoint,
+    VPCGatewayAttachment,
+    ec2_backends,
+    efs_backends,
+    get_partition,
+    iam_backends,
+    kept,
+    lambda_backends,
+    original,
+    patch,
+    s3_backends,
+    set_file_system_backup,
+)
 
 
 def _ec2(account_id: str, region_name: str) -> Any:
@@ -97,10 +107,10 @@ def _give_attributes(cls: type, attributes: dict[str, str], physical_id: str | N
             raise UnformattedGetAttTemplateException()
         return getattr(self, attributes[attribute_name])
 
-    cls.has_cfn_attr = classmethod(lambda _cls, attr: attr in attributes)  # type: ignore[attr-defined]
-    cls.get_cfn_attribute = get_cfn_attribute  # type: ignore[attr-defined]
+    patch(cls, "has_cfn_attr", classmethod(lambda _cls, attr: attr in attributes), new=True)
+    patch(cls, "get_cfn_attribute", get_cfn_attribute, new=True)
     if physical_id:
-        cls.physical_resource_id = property(lambda self: getattr(self, physical_id))  # type: ignore[attr-defined]
+        patch(cls, "physical_resource_id", property(lambda self: getattr(self, physical_id)), new=True)
 
 
 def _update_log_group(
@@ -120,7 +130,7 @@ def _update_log_group(
     return original_resource
 
 
-_moto_create_file_system = FileSystem.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+_moto_create_file_system = original(FileSystem, "create_from_cloudformation_json").__func__
 # Changing these creates a new file system in AWS; the rest (policy, backup, lifecycle, throughput, tags)
 # changes in place.
 _FILE_SYSTEM_REPLACING = ("Encrypted", "KmsKeyId", "PerformanceMode", "AvailabilityZoneName")
@@ -132,7 +142,7 @@ def _apply_file_system_settings(
     backend = efs_backends[account_id][region]
     policy = props.get("FileSystemPolicy")
     file_system.file_system_policy = json.dumps(policy) if isinstance(policy, dict) else policy
-    file_system._backup = props.get("BackupPolicy", {}).get("Status") == "ENABLED"
+    set_file_system_backup(file_system, props.get("BackupPolicy", {}).get("Status") == "ENABLED")
     file_system.throughput_mode = props.get("ThroughputMode", "bursting")
     file_system.provisioned_throughput_in_mibps = props.get("ProvisionedThroughputInMibps", 0)
     backend.put_lifecycle_configuration(file_system.file_system_id, props.get("LifecyclePolicies", []))
@@ -161,7 +171,7 @@ def _update_file_system(
     region_name: str,
 ) -> FileSystem:
     props = cloudformation_json["Properties"]
-    old_props = getattr(original_resource, "_local_aws_properties", {})
+    old_props = kept(original_resource, "properties", {})
     if any(props.get(key) != old_props.get(key) for key in _FILE_SYSTEM_REPLACING):
         raise ReplacementRequired
     _apply_file_system_settings(original_resource, props, account_id, region_name)
@@ -170,21 +180,21 @@ def _update_file_system(
 
 def install() -> None:
     """Patch the moto models above in place (idempotent: each patch just sets the same attributes)."""
-    FileSystem.create_from_cloudformation_json = classmethod(_create_file_system)  # type: ignore[assignment]
-    FileSystem.update_from_cloudformation_json = classmethod(_update_file_system)  # type: ignore[assignment]
-    LogGroup.update_from_cloudformation_json = classmethod(_update_log_group)  # type: ignore[assignment]
+    patch(FileSystem, "create_from_cloudformation_json", classmethod(_create_file_system))
+    patch(FileSystem, "update_from_cloudformation_json", classmethod(_update_file_system))
+    patch(LogGroup, "update_from_cloudformation_json", classmethod(_update_log_group))
     # EFS: Ref of an access point is its id (moto gives the object itself), and GetAtt Arn/Id work.
     _give_attributes(
         AccessPoint, {"AccessPointId": "access_point_id", "Arn": "access_point_arn"}, "access_point_id"
     )
     _give_attributes(FileSystem, {"FileSystemId": "file_system_id", "Arn": "file_system_arn"})
     _give_attributes(MountTarget, {"IpAddress": "ip_address", "Id": "mount_target_id"})
-    InternetGateway.delete = _delete_internet_gateway  # type: ignore[attr-defined]
-    VPCGatewayAttachment.delete = _delete_gateway_attachment  # type: ignore[attr-defined]
-    RouteTable.delete = _delete_route_table  # type: ignore[attr-defined]
-    Route.delete = _delete_route  # type: ignore[attr-defined]
-    SecurityGroupIngress.delete = _delete_ingress  # type: ignore[attr-defined]
-    VPCEndPoint.delete = _delete_vpc_endpoint  # type: ignore[attr-defined]
+    patch(InternetGateway, "delete", _delete_internet_gateway, new=True)
+    patch(VPCGatewayAttachment, "delete", _delete_gateway_attachment, new=True)
+    patch(RouteTable, "delete", _delete_route_table, new=True)
+    patch(Route, "delete", _delete_route, new=True)
+    patch(SecurityGroupIngress, "delete", _delete_ingress, new=True)
+    patch(VPCEndPoint, "delete", _delete_vpc_endpoint, new=True)
 
 
 class SubnetRouteTableAssociation(Emulated, CloudFormationModel):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
-
 from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import as_bool
+from local_aws.moto_adapter import (
+    CloudFormationModel,
+    FakeSecret,
+    SecretsManagerBackend,
+    secretsmanager_backends,
+)
 
 
 def _backend(account_id: str, region_name: str) -> SecretsManagerBackend:
@@ -58,6 +61,7 @@ class Secret(Emulated, CloudFormationModel):
         if "SecretString" in props and "GenerateSecretString" in props:
             raise ValueError("SecretString and GenerateSecretString are mutually exclusive")
         backend = _backend(account_id, region_name)
+        value: str | None
         if "GenerateSecretString" in props:
             value = _generate(backend, props["GenerateSecretString"])
         else:
@@ -81,6 +85,7 @@ class Secret(Emulated, CloudFormationModel):
             raise ReplacementRequired
         backend = _backend(account_id, region_name)
         secret = backend.describe_secret(self.arn)
+        assert isinstance(secret, FakeSecret), "a stack's secret is never a replica"
         secret.description = props.get("Description")
         secret.kms_key_id = props.get("KmsKeyId")
         # A changed SecretString becomes the new current version; a generated value is kept across updates

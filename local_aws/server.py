@@ -9,11 +9,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from moto import __version__ as moto_version
-from moto.moto_api._internal.models import moto_api_backend
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
 from local_aws.emulations import install
+from local_aws.moto_adapter import MOTO_VERSION, ReportingMotoServer, reset_backends
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -29,22 +26,6 @@ LOCAL_CONNECTION_ARN = "arn:aws:codestar-connections:us-east-1:123456789012:conn
 
 class EmulatorError(Exception):
     """The emulator could not start (one line, for the user)."""
-
-
-class _Server(ThreadedMotoServer):
-    """ThreadedMotoServer waits forever when its server cannot start (the error dies in its thread, and
-    werkzeug turns "address in use" into SystemExit there): report it instead."""
-
-    def __init__(self, port: int):
-        super().__init__(ip_address=HOST, port=port, verbose=False)
-        self.error: str | None = None
-
-    def _server_entry(self) -> None:
-        try:
-            super()._server_entry()
-        except (OSError, SystemExit) as exc:
-            self.error = getattr(exc, "strerror", None) or "the server could not start"
-            self._server_ready_event.set()
 
 
 def _check_port_free(port: int) -> None:
@@ -69,8 +50,8 @@ class LocalAws:
         if port:
             _check_port_free(port)
         # Backends are process-wide: a new emulator starts empty even if another ran in this process before.
-        moto_api_backend.reset()
-        self._server = _Server(port)
+        reset_backends()
+        self._server = ReportingMotoServer(HOST, port)
         self._server.start()
         if self._server.error is not None:
             raise EmulatorError(f"cannot listen on {HOST}:{port}: {self._server.error}")
@@ -116,7 +97,7 @@ def serve(port: int = DEFAULT_PORT) -> None:
     """Run the emulator in the foreground until Ctrl+C (what `invoke local-aws` does)."""
     emulator = LocalAws(port)
     environment = " ".join(f"{key}={value}" for key, value in emulator.environment().items())
-    print(f"local AWS emulator (moto {moto_version}) listening on {emulator.endpoint_url}")
+    print(f"local AWS emulator (moto {MOTO_VERSION}) listening on {emulator.endpoint_url}")
     print("point the AWS tools at it in another shell:")
     print(f"  export {environment}")
     print("then (placeholder images instead of a Docker build, and a made-up GitHub connection):")

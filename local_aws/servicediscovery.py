@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-from moto.route53.models import route53_backends
-from moto.servicediscovery.models import ServiceDiscoveryBackend, servicediscovery_backends
-from moto.utilities.utils import get_partition
-
 from local_aws._base import Emulated, ReplacementRequired
+from local_aws.moto_adapter import (
+    CloudFormationModel,
+    ServiceDiscoveryBackend,
+    get_partition,
+    route53_backends,
+    servicediscovery_backends,
+)
 
 
 def _backend(account_id: str, region_name: str) -> ServiceDiscoveryBackend:
@@ -53,7 +55,7 @@ class PrivateDnsNamespace(Emulated, CloudFormationModel):
         namespace = backend.get_namespace(self.namespace_id)
         if namespace.name != props.get("Name", name) or namespace.vpc != props["Vpc"]:
             raise ReplacementRequired
-        namespace.description = props.get("Description")
+        namespace.description = props.get("Description")  # type: ignore[assignment]  # None: no description
         namespace.dns_properties = {
             **props.get("Properties", {}).get("DnsProperties", {}),
             "HostedZoneId": self.hosted_zone_id,
@@ -86,7 +88,7 @@ class Service(Emulated, CloudFormationModel):
         namespace_id = props.get("NamespaceId") or (dns_config or {}).get("NamespaceId")
         service = _backend(account_id, region_name).create_service(
             name=props.get("Name", name),
-            namespace_id=namespace_id,
+            namespace_id=namespace_id,  # type: ignore[arg-type]
             creator_request_id=None,  # type: ignore[arg-type]
             description=props.get("Description"),  # type: ignore[arg-type]
             dns_config=dns_config,  # type: ignore[arg-type]
@@ -108,7 +110,7 @@ class Service(Emulated, CloudFormationModel):
         )
         if replaced:
             raise ReplacementRequired
-        details = {
+        details: dict[str, Any] = {
             key: props[key] for key in ("Description", "DnsConfig", "HealthCheckConfig") if key in props
         }
         backend.update_service(self.service_id, details)

@@ -25,20 +25,37 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from moto.cloudformation import parsing
-from moto.cloudformation import responses as cfn_responses
-from moto.cloudformation.exceptions import CloudFormationError, ValidationError
-from moto.cloudformation.models import (
+from local_aws._base import ReplacementRequired
+from local_aws.moto_adapter import (
+    ActionResult,
+    AlreadyExistsException,
     Change,
     ChangeSet,
     CloudFormationBackend,
+    CloudFormationError,
+    EmptyResult,
     Event,
     Stack,
+    ValidationError,
+    add_stack_event,
+    cfn_responses,
     cloudformation_backends,
+    generate_stack_id,
+    keep,
+    kept,
+    new_resource_map,
+    new_stack,
+    original,
+    parse_template,
+    parsed_resources,
+    parsing,
+    patch,
+    rebuild_outputs,
+    resource_map_location,
+    resource_templates,
+    set_resource_templates,
+    set_template,
 )
-from moto.cloudformation.utils import generate_stack_id
-
-from local_aws._base import ReplacementRequired
 
 # While set and closed, an executed change set keeps its stack *_IN_PROGRESS until the gate opens, before moto
 # applies it in one pass: tests hold an operation (`hold_operations`) so that other deployments meet it in
@@ -50,9 +67,9 @@ _REPLACING = "Requested update requires the creation of a new physical resource;
 UPDATABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
 
-_original_parse_and_create = parsing.parse_and_create_resource
-_original_delete_resource = parsing.ResourceMap._delete_resource
-_original_create_change_set_response = cfn_responses.CloudFormationResponse.create_change_set
+_original_parse_and_create = original(parsing, "parse_and_create_resource")
+_original_delete_resource = original(parsing.ResourceMap, "_delete_resource")
+_original_create_change_set_response = original(cfn_responses.CloudFormationResponse, "create_change_set")
 
 
 class InvalidChangeSetStatus(CloudFormationError):
@@ -143,7 +160,8 @@ def dependency_order(resources: dict[str, Any]) -> list[str]:
 
 
 def _stack_of(resources_map: parsing.ResourceMap) -> Stack | None:
-    backend = cloudformation_backends[resources_map._account_id][resources_map._region_name]
+    account_id, region_name = resource_map_location(resources_map)
+    backend = cloudformation_backends[account_id][region_name]
     return backend.stacks.get(resources_map.stack_id)
 
 
@@ -199,7 +217,7 @@ def _create_resource(
     if resource_type in parsing.NULL_MODELS:
         return None
     for dependency in sorted(dependencies(resource_json)):
-        if dependency != logical_id and dependency in resources_map._resource_json_map:
+        if dependency != logical_id and dependency in resource_templates(resources_map):
             resources_map[dependency]
     stack = _stack_of(resources_map)
     _resource_event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
@@ -209,9 +227,7 @@ def _create_resource(
         resource = _original_parse_and_create(
             logical_id, resource_json, resources_map, account_id, region_name
         )
-        resource._local_aws_properties = parsing.clean_json(
-            resource_json.get("Properties", {}), resources_map
-        )
+        keep(resource, "properties", parsing.clean_json(resource_json.get("Properties", {}), resources_map))
     except ResourceFailed:
         raise
     except Exception as exc:
@@ -222,11 +238,11 @@ def _create_resource(
 
 
 def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, logical_id: str) -> None:
-    resource_json = resources_map._resource_json_map[logical_id]
+    resource_json = resource_templates(resources_map)[logical_id]
     resource_type = resource_json["Type"]
-    old = resources_map._parsed_resources[logical_id]
+    old = parsed_resources(resources_map)[logical_id]
     properties = parsing.clean_json(resource_json.get("Properties", {}), resources_map)
-    if properties == getattr(old, "_local_aws_properties", None) and old.cf_resource_type == resource_type:
+    if properties == kept(old, "properties") and old.cf_resource_type == resource_type:
         return
     resource_class = parsing.resource_class_from_type(resource_type)
     in_place = (
@@ -235,7 +251,7 @@ def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, lo
         and not hasattr(resource_class.update_from_cloudformation_json, "__isabstractmethod__")
     )
     _resource_event(stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", _physical_id(old))
-    account_id, region_name = resources_map._account_id, resources_map._region_name
+    account_id, region_name = resource_map_location(resources_map)
     try:
         new = None
         if in_place:
@@ -259,8 +275,8 @@ def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, lo
     except Exception as exc:
         _resource_event(stack, logical_id, resource_type, "UPDATE_FAILED", _physical_id(old), _reason(exc))
         raise ResourceFailed(logical_id, _reason(exc)) from exc
-    new._local_aws_properties = properties
-    resources_map._parsed_resources[logical_id] = new
+    keep(new, "properties", properties)
+    parsed_resources(resources_map)[logical_id] = new
     _resource_event(stack, logical_id, resource_type, "UPDATE_COMPLETE", _physical_id(new))
 
 
@@ -271,7 +287,7 @@ def _delete_resources(
     that could not be deleted (each with a DELETE_FAILED event). Resources in `keep` or with
     DeletionPolicy Retain are left in place (DELETE_SKIPPED)."""
     resources_map = stack.resource_map
-    parsed = resources_map._parsed_resources
+    parsed = parsed_resources(resources_map)
     pending = [
         logical_id
         for logical_id in reversed(dependency_order(resources_json))
@@ -326,14 +342,14 @@ def _delete_resources(
 
 def _finish(stack: Stack, status: str, reason: str | None = None) -> None:
     stack.status = status
-    stack._add_stack_event(status, resource_status_reason=reason)
+    add_stack_event(stack, status, reason)
 
 
 def _publish_outputs(stack: Stack) -> None:
     """Compute outputs and exports once, while every resource exists (moto computes them lazily, which would
     rebuild deleted resources when a rolled-back stack is described)."""
-    stack.output_map = stack._create_output_map()
-    outputs = [
+    rebuild_outputs(stack)
+    outputs: list[dict[str, Any]] = [
         {"OutputKey": o.key, "OutputValue": o.value, "Description": o.description}
         for o in (stack.output_map[key] for key in stack.output_map.outputs)
         if o
@@ -341,7 +357,7 @@ def _publish_outputs(stack: Stack) -> None:
     exports = stack.output_map.exports
     for output in outputs:
         output["ExportName"] = next((e.name for e in exports if e.value == output["OutputValue"]), None)
-    stack._local_aws_outputs = outputs or None
+    keep(stack, "outputs", outputs or None)
     backend = cloudformation_backends[stack.account_id][stack.region_name]
     for name, export in list(backend.exports.items()):
         if export.exporting_stack_id == stack.stack_id:
@@ -370,7 +386,7 @@ def _create(stack: Stack) -> None:
             else _reason(exc)
         )
         _finish(stack, "ROLLBACK_IN_PROGRESS", reason)
-        blocked = _delete_resources(stack, stack.resource_map._resource_json_map, rolling_back=True)
+        blocked = _delete_resources(stack, resource_templates(stack.resource_map), rolling_back=True)
         if blocked:
             _finish(
                 stack,
@@ -387,17 +403,17 @@ def _apply(stack: Stack, template: dict[str, Any], parameters: dict[str, Any] | 
     """Bring the stack's resources to `template`: create the new, update the changed (by resolved
     properties), then delete the removed (AWS's cleanup phase)."""
     resources_map = stack.resource_map
-    old_resources = resources_map._resource_json_map
+    old_resources = resource_templates(resources_map)
     new_resources = template.get("Resources", {})
-    resources_map._template = template
+    set_template(resources_map, template)
     if parameters is not None:
         resources_map.input_parameters = parameters
     resources_map.resolved_parameters = {}
     resources_map.load_mapping()
     resources_map.load_parameters()
     resources_map.load_conditions()
-    resources_map._resource_json_map = new_resources
-    parsed = resources_map._parsed_resources
+    set_resource_templates(resources_map, new_resources)
+    parsed = parsed_resources(resources_map)
     for logical_id in dependency_order(new_resources):
         condition = new_resources[logical_id].get("Condition")
         if condition and not resources_map.lazy_condition_map[condition]:
@@ -419,7 +435,7 @@ def _apply(stack: Stack, template: dict[str, Any], parameters: dict[str, Any] | 
         )
     }
     if removed:
-        stack._add_stack_event(f"{stack.status.split('_IN_PROGRESS')[0]}_COMPLETE_CLEANUP_IN_PROGRESS")
+        add_stack_event(stack, f"{stack.status.split('_IN_PROGRESS')[0]}_COMPLETE_CLEANUP_IN_PROGRESS")
         _delete_resources(stack, removed)
 
 
@@ -431,7 +447,7 @@ def _update(stack: Stack, template_body: str, parameters: dict[str, Any] | None)
     try:
         _apply(stack, Stack.parse_template(template_body), parameters)
         stack.template = template_body
-        stack._parse_template()
+        parse_template(stack)
         _publish_outputs(stack)
     except Exception as exc:
         stack.template, stack.template_dict = previous_body, previous_template
@@ -460,7 +476,7 @@ def _update(stack: Stack, template_body: str, parameters: dict[str, Any] | None)
 def _delete(stack: Stack, retain: Iterable[str] = ()) -> bool:
     """Delete the stack's resources; DELETE_FAILED (stack kept) when some cannot be deleted. True if done."""
     _finish(stack, "DELETE_IN_PROGRESS", "User Initiated")
-    blocked = _delete_resources(stack, stack.resource_map._resource_json_map, keep=set(retain))
+    blocked = _delete_resources(stack, resource_templates(stack.resource_map), keep=set(retain))
     if blocked:
         _finish(
             stack, "DELETE_FAILED", f"The following resource(s) failed to delete: [{', '.join(blocked)}]. "
@@ -491,11 +507,9 @@ def backend_create_stack(
     timeout_in_mins: int | None = None,
     stack_policy_body: str | None = None,
 ) -> Stack:
-    from moto.cloudformation.exceptions import AlreadyExistsException
-
     if _live_stack(self, name) is not None:
         raise AlreadyExistsException(f"Stack [{name}] already exists")
-    stack = Stack(
+    stack = new_stack(
         stack_id=generate_stack_id(name, self.region_name, self.account_id),
         name=name,
         template=template,
@@ -511,7 +525,7 @@ def backend_create_stack(
         stack_policy_body=stack_policy_body,
     )
     self.stacks[stack.stack_id] = stack
-    stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    add_stack_event(stack, "CREATE_IN_PROGRESS", "User Initiated")
     _create(stack)
     return stack
 
@@ -589,15 +603,15 @@ def backend_execute_change_set(
         stack.role_arn = change_set.role_arn
     if change_set.change_set_type == "CREATE":
         stack.template = change_set.template
-        stack._parse_template()
+        parse_template(stack)
         stack.parameters = change_set.parameters
         stack.cross_stack_resources = self.exports
-        stack.resource_map = stack._create_resource_map()
-        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.resource_map = new_resource_map(stack)
+        add_stack_event(stack, "CREATE_IN_PROGRESS", "User Initiated")
         _create(stack)
         succeeded = stack.status == "CREATE_COMPLETE"
     else:
-        stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        add_stack_event(stack, "UPDATE_IN_PROGRESS", "User Initiated")
         succeeded = _update(stack, change_set.template, change_set.parameters)
     change_set.execution_status = "EXECUTE_COMPLETE" if succeeded else "EXECUTE_FAILED"
 
@@ -630,7 +644,7 @@ def stack_update(
     parameters: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
 ) -> None:
-    self._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    add_stack_event(self, "UPDATE_IN_PROGRESS", "User Initiated")
     self.role_arn = role_arn
     if tags is not None:
         self.tags = tags
@@ -643,14 +657,14 @@ def stack_delete(self: Stack) -> None:
 
 def stack_resources(self: Stack) -> list[Any]:
     # moto's version iterates the lazy resource map, which would rebuild resources already deleted.
-    parsed = self.resource_map._parsed_resources
-    return [parsed[i] for i in self.resource_map._resource_json_map if _is_resource(parsed.get(i))]
+    parsed = parsed_resources(self.resource_map)
+    return [parsed[i] for i in resource_templates(self.resource_map) if _is_resource(parsed.get(i))]
 
 
 def stack_outputs(self: Stack) -> list[dict[str, Any]] | None:
     if self.status not in UPDATABLE_STATES:
         return None
-    return getattr(self, "_local_aws_outputs", None)
+    return kept(self, "outputs")
 
 
 def change_set_diff(self: ChangeSet) -> list[Change]:
@@ -664,7 +678,7 @@ def change_set_diff(self: ChangeSet) -> list[Change]:
         Change(
             action=action,
             logical_resource_id=logical_id,
-            resource_type=(new_resources.get(logical_id) or resources_map._resource_json_map[logical_id])[
+            resource_type=(new_resources.get(logical_id) or resource_templates(resources_map)[logical_id])[
                 "Type"
             ],
         )
@@ -687,8 +701,6 @@ def response_create_change_set(self: Any) -> Any:
 
 
 def response_delete_stack(self: Any) -> Any:
-    from moto.core.responses import EmptyResult
-
     self.cloudformation_backend.delete_stack(
         self._get_param("StackName"), retain_resources=self._get_param("RetainResources", [])
     )
@@ -696,8 +708,6 @@ def response_delete_stack(self: Any) -> Any:
 
 
 def response_list_stack_resources(self: Any) -> Any:
-    from moto.core.responses import ActionResult
-
     stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
     summaries = [
         {
@@ -722,26 +732,28 @@ def _resource_status(stack: Stack, resource: Any) -> str:
     return "CREATE_COMPLETE"
 
 
-_original_backend_create_change_set = CloudFormationBackend.create_change_set
-_original_stack_resource_dto_init = cfn_responses.StackResourceDTO.__init__
+_original_backend_create_change_set = original(CloudFormationBackend, "create_change_set")
+_original_stack_resource_dto_init = original(cfn_responses.StackResourceDTO, "__init__")
+_installed = False
 
 
 def install() -> None:
     """Apply the patch (idempotent)."""
-    if getattr(parsing, "_local_aws_installed", False):
+    global _installed
+    if _installed:
         return
-    parsing.parse_and_create_resource = _create_resource
-    CloudFormationBackend.create_stack = backend_create_stack  # type: ignore[method-assign]
-    CloudFormationBackend.create_change_set = backend_create_change_set  # type: ignore[method-assign]
-    CloudFormationBackend.execute_change_set = backend_execute_change_set  # type: ignore[method-assign]
-    CloudFormationBackend.delete_stack = backend_delete_stack  # type: ignore[method-assign]
-    Stack.update = stack_update  # type: ignore[method-assign]
-    Stack.delete = stack_delete  # type: ignore[method-assign]
-    Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
-    Stack.outputs = property(stack_outputs)  # type: ignore[assignment,method-assign]
-    ChangeSet.diff = change_set_diff  # type: ignore[method-assign]
-    cfn_responses.StackResourceDTO.__init__ = stack_resource_dto_init  # type: ignore[method-assign]
-    cfn_responses.CloudFormationResponse.create_change_set = response_create_change_set  # type: ignore[method-assign]
-    cfn_responses.CloudFormationResponse.delete_stack = response_delete_stack  # type: ignore[method-assign]
-    cfn_responses.CloudFormationResponse.list_stack_resources = response_list_stack_resources  # type: ignore[method-assign]
-    parsing._local_aws_installed = True
+    patch(parsing, "parse_and_create_resource", _create_resource)
+    patch(CloudFormationBackend, "create_stack", backend_create_stack)
+    patch(CloudFormationBackend, "create_change_set", backend_create_change_set)
+    patch(CloudFormationBackend, "execute_change_set", backend_execute_change_set)
+    patch(CloudFormationBackend, "delete_stack", backend_delete_stack)
+    patch(Stack, "update", stack_update)
+    patch(Stack, "delete", stack_delete)
+    patch(Stack, "stack_resources", property(stack_resources))
+    patch(Stack, "outputs", property(stack_outputs))
+    patch(ChangeSet, "diff", change_set_diff)
+    patch(cfn_responses.StackResourceDTO, "__init__", stack_resource_dto_init)
+    patch(cfn_responses.CloudFormationResponse, "create_change_set", response_create_change_set)
+    patch(cfn_responses.CloudFormationResponse, "delete_stack", response_delete_stack)
+    patch(cfn_responses.CloudFormationResponse, "list_stack_resources", response_list_stack_resources)
+    _installed = True

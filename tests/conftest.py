@@ -1,3 +1,13 @@
+"""Shared fixtures, and the rules every test here follows.
+
+- The suite runs on pytest-xdist, one worker per core, a test file per worker (`--dist loadfile`): a
+  session-scoped fixture such as `server` exists once per worker, so tests never rely on another file's state.
+- `@pytest.mark.slow` (or `pytestmark = pytest.mark.slow` for a whole file) on a test that starts a process
+  (invoke, a linter, a server other than `server`) or runs a deploy: `invoke test --quick` skips those.
+- No assertion on wall-clock time (a bounded wait against a hang is fine): `invoke bench` measures speed.
+- Tools are installed by the set-up, never by a test (checkov: `python -m devtools.checkov`).
+"""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -26,3 +36,10 @@ def admin_headers(client: httpx.Client) -> dict[str, str]:
     response = login(client, ADMIN_NAME, ADMIN_PASSWORD)
     assert response.status_code == 200, response.text
     return bearer(response.json()["access_token"])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return (
+        "the suite runs on one worker per core (pytest-xdist, a file per worker; -n 0 for one process); "
+        "tests marked slow (a process, a linter, a deploy) are skipped by `invoke test --quick`"
+    )

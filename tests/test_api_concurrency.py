@@ -9,8 +9,11 @@ from contextlib import closing
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import new_user, running_server
+
+pytestmark = pytest.mark.slow  # see conftest.py
 
 CLIENTS = 32
 SECONDS = 3.0

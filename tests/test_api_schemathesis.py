@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, settings
 from app.core.security import BCRYPT_MAX_BYTES
 from tests.support import Server, new_user
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 
 @pytest.fixture(scope="module")
 def user_headers(server: Server) -> dict[str, str]:

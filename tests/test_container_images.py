@@ -33,6 +33,8 @@ from lifecycle.images import (
 from tests import stand_in_docker
 from tests.support import free_port
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 

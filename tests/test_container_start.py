@@ -30,6 +30,8 @@ from app.migrate import alembic_config
 from tests.support import free_port
 from tests.test_container_dockerfile import DOCKERFILE, PROJECT_ROOT, parse_dockerfile
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 DEV_ONLY_MODULES = {"pytest", "pytest_asyncio", "moto", "cfn_lint", "schemathesis", "httpx", "hypothesis"}
 SITECUSTOMIZE = """
 import sys
@@ -134,15 +136,13 @@ def test_it_migrates_an_empty_database_serves_and_stops_cleanly_on_sigterm(tmp_p
         assert httpx.get(f"{base_url}/health").json() == {"status": "ok", "database": "ok"}
         assert httpx.get(f"{base_url}/").status_code == 200
 
-        # ECS stops a task with SIGTERM, then SIGKILL after the stop timeout (30 s by default).
-        stopping = time.monotonic()
+        # ECS stops a task with SIGTERM, then SIGKILL after the stop timeout (30 s by default): a server
+        # still running then is killed, which this wait turns into a failure (how fast it stops is bench's).
         process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=10)
-        stop_seconds = time.monotonic() - stopping
+        returncode = process.wait(timeout=30)
 
     output = log.read_text()
     assert returncode == 0, output
-    assert stop_seconds < 5, f"SIGTERM took {stop_seconds:.1f}s"
     assert "Traceback" not in output
     # Read after the stop: while it runs, the server holds SQLite's exclusive lock (wal-exclusive journal).
     with closing(sqlite3.connect(database)) as db:

@@ -31,6 +31,8 @@ from tests.lifecycle_support import (
     register_images,
 )
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CONNECTION_ARN = (
     f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/0b5c5a1e-0000-4000-8000-000000000000"
 )
@@ -118,7 +120,7 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     out = str(tmp_path / "templates")
     options = ["--image-tag", TAG, "--connection-arn", CONNECTION_ARN, "--out", out]
 
-    first, first_seconds = invoke(endpoint, "deploy", *options)
+    first, _ = invoke(endpoint, "deploy", *options)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "ecs1-app: creating" in first.stdout and "CREATE_COMPLETE" in first.stdout
     assert live_stacks(endpoint) == dict.fromkeys(STACKS, "CREATE_COMPLETE")
@@ -130,12 +132,11 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
 
     assert_laptop_and_pipeline_paths_converge(endpoint, Path(out))
 
-    second, second_seconds = invoke(endpoint, "deploy", *options)
+    second, _ = invoke(endpoint, "deploy", *options)
     assert second.returncode == 0, second.stdout + second.stderr
     all_four = "ecs1-create-pipeline, ecs1-update-pipeline, ecs1-update-lambda-pipeline, ecs1-app"
     assert f"(up to date: {all_four})" in last_line(second)
-    assert second_seconds < max(10.0, first_seconds), (first_seconds, second_seconds)
-    print(f"first deploy {first_seconds:.1f}s, unchanged redeploy {second_seconds:.1f}s")
+    assert live_stacks(endpoint) == dict.fromkeys(STACKS, "CREATE_COMPLETE"), "nothing was updated"
 
     bigger, _ = invoke(endpoint, "deploy", "--stack", "app", "--cpu", "512", "--memory", "1024", *options)
     assert bigger.returncode == 0, bigger.stdout + bigger.stderr
@@ -153,7 +154,7 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     )
     assert len(live_stacks(endpoint)) == 4
 
-    cleaned, clean_seconds = invoke(endpoint, "clean", "--yes")
+    cleaned, _ = invoke(endpoint, "clean", "--yes")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert last_line(cleaned) == (
         f"clean complete: stack {', stack '.join(STACKS)}, ECR repository ecs1, bucket {BUCKET}; "
@@ -172,7 +173,6 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("nothing to delete") == 6
     assert last_line(again).startswith("clean complete: nothing was left to delete;")
-    print(f"clean {clean_seconds:.1f}s")
 
 
 def test_stand_in_images_let_a_user_try_the_lifecycle_without_docker(endpoint, tmp_path):

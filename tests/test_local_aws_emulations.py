@@ -19,6 +19,8 @@ from botocore.exceptions import ClientError
 import local_aws
 from tests.local_aws_support import ACCOUNT, REGION, client, deploy, outputs, unique, vpc_resources
 
+pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
+
 ARN_PREFIX = f"arn:aws:{{service}}:{REGION}:{ACCOUNT}:"
 
 

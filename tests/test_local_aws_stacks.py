@@ -18,6 +18,8 @@ from botocore.exceptions import ClientError, WaiterError
 import local_aws
 from tests.local_aws_support import change_set, client, deploy, events, outputs, status, unique
 
+pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
+
 
 @pytest.fixture(scope="module")
 def endpoint_url() -> Iterator[str]:

@@ -23,6 +23,8 @@ import pytest
 import local_aws
 from tests.local_aws_support import client, deploy, outputs, status
 
+pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
+
 render = pytest.importorskip(
     "troposphere_templates.render", reason="troposphere_templates.render (invoke render) is not written yet"
 )

@@ -43,6 +43,7 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
     assert tables(database) >= TABLES
 
 
+@pytest.mark.slow
 def test_models_and_migrations_do_not_drift(tmp_path: Path) -> None:
     """`alembic check` compares the models with the migrated schema and fails on any difference."""
     env = {"DATABASE_URL": sqlite_url(tmp_path / "app.db"), "PATH": "/usr/bin:/bin"}
@@ -53,6 +54,7 @@ def test_models_and_migrations_do_not_drift(tmp_path: Path) -> None:
     assert "No new upgrade operations detected" in check.stdout + check.stderr
 
 
+@pytest.mark.slow
 def test_invoke_migrate_goes_up_and_down(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "app.db")
     invoke = [sys.executable, "-m", "invoke", "migrate", "--database-url", url]

@@ -17,6 +17,8 @@ import pytest
 
 from tests.support import PROJECT_ROOT, free_port, sqlite_url
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 
 def serve_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "ADMIN_", "APP_ENV"))}

@@ -68,6 +68,7 @@ def test_original_architecture_costs_about_51_dollars() -> None:
     assert total(estimate(load("original"), PRICES)) == pytest.approx(51, abs=1)
 
 
+@pytest.mark.slow
 def test_invoke_cost_prints_items_and_the_total_last(tmp_path: Path) -> None:
     template = rendered_dir("spot") / "app.json"
     result = subprocess.run(
@@ -85,6 +86,7 @@ def test_invoke_cost_prints_items_and_the_total_last(tmp_path: Path) -> None:
     assert lines[-1].split() == ["Total", "$7.54", "a", "month"]
 
 
+@pytest.mark.slow
 def test_a_broken_template_is_one_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "app.json"
     broken.write_text("{not json")

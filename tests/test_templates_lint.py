@@ -2,7 +2,7 @@
 every skip named in the resource's Metadata with a reason).
 
 checkov pins an old boto3, so it lives in a virtual environment of its own at `.venv-checkov/` (gitignored),
-created on first use from PyPI; the test is skipped only when PyPI cannot be reached to create it.
+which the project's set-up creates (`python -m devtools.checkov`); a test never installs it.
 """
 
 from __future__ import annotations
@@ -10,24 +10,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import urllib.request
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from devtools import checkov
 from tests.templates_support import (
     CONFIGS,
-    PROJECT_ROOT,
     TEMPLATE_NAMES,
     load,
     render_every_config,
     rendered_dir,
 )
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"  # the project environment's cfn-lint
-CHECKOV_VENV = PROJECT_ROOT / ".venv-checkov"
-CHECKOV = CHECKOV_VENV / "bin" / "checkov"
 
 
 @cache
@@ -55,27 +54,12 @@ def test_cfn_lint_finds_nothing(config: str) -> None:
     assert returncode == 0, stderr or "cfn-lint found something in another configuration"
 
 
-def _pypi_reachable() -> bool:
-    try:
-        urllib.request.urlopen("https://pypi.org/simple/checkov/", timeout=10).close()  # noqa: S310 (fixed https URL)
-    except OSError:
-        return False
-    return True
-
-
 def checkov_executable() -> Path:
-    """The checkov of `.venv-checkov/`, created once (about a minute) when it is missing."""
-    if CHECKOV.exists():
-        return CHECKOV
-    if not _pypi_reachable():
-        pytest.skip("checkov's virtual environment is missing and PyPI is unreachable to create it")
-    subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True, timeout=120)
-    subprocess.run(
-        [str(CHECKOV_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "checkov"],
-        check=True,
-        timeout=900,
+    version = checkov.installed_version()
+    assert version == checkov.VERSION, (
+        f"checkov is {version or 'not installed'}: run `python -m devtools.checkov` (part of the set-up)"
     )
-    return CHECKOV
+    return checkov.EXECUTABLE
 
 
 def declared_skips(config: str) -> dict[tuple[str, str, str], str]:

@@ -1,4 +1,4 @@
-"""`invoke render`: the files it writes, its speed, determinism and errors, and the shape of the stacks."""
+"""`invoke render`: the files it writes, determinism and errors, and the shape of the stacks."""
 
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Co
     return result, time.perf_counter() - started
 
 
-def test_render_writes_every_template_says_so_and_is_fast(tmp_path: Path) -> None:
-    result, seconds = invoke("render", "--out", str(tmp_path), "--image-tag", "abc1234")
+@pytest.mark.slow
+def test_render_writes_every_template_and_says_so(tmp_path: Path) -> None:
+    result, _ = invoke("render", "--out", str(tmp_path), "--image-tag", "abc1234")
     assert result.returncode == 0, result.stderr
     expected = [*TEMPLATE_NAMES, "app-config.json"]
     for name in expected:
@@ -47,19 +48,9 @@ def test_render_writes_every_template_says_so_and_is_fast(tmp_path: Path) -> Non
         json.loads((tmp_path / name).read_text())
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(expected)
     assert result.stdout.splitlines()[-1].startswith("rendered ecs1-app (ARM64 256/512, FARGATE")
-    # The whole command, interpreter start-up included; generous for a machine shared with other test runs.
-    assert seconds < 4, f"invoke render took {seconds:.2f} s"
 
 
-def test_render_in_process_takes_a_fraction_of_a_second(tmp_path: Path) -> None:
-    from troposphere_templates.render import render_all
-
-    render_all(ProjectConfig(), tmp_path / "warm")  # imports (FastAPI for the route table) are paid once
-    started = time.perf_counter()
-    render_all(ProjectConfig(), tmp_path)
-    assert time.perf_counter() - started < 1
-
-
+@pytest.mark.slow
 def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -> None:
     outputs = []
     for seed in ("1", "2"):
@@ -72,6 +63,7 @@ def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -93,6 +85,7 @@ def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_options_reach_the_templates(tmp_path: Path) -> None:
     result, _ = invoke(
         "render",

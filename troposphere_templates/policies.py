@@ -22,7 +22,18 @@ import awacs.logs as logs
 import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
-from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import (
+    Action,
+    Allow,
+    Bool,
+    Condition,
+    Deny,
+    Policy,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import Join, Sub
 
@@ -31,7 +42,7 @@ from troposphere_templates.config import ProjectConfig
 VERSION = "2012-10-17"
 
 
-def trust(service: str) -> PolicyDocument:
+def trust(service: str) -> Policy:
     """Trust policy for one AWS service principal, e.g. `ecs-tasks.amazonaws.com`."""
     return make_simple_assume_policy(service)
 

@@ -44,7 +44,7 @@ def route_table(routers: Iterable[APIRouter] | None = None) -> list[RouteSpec]:
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
         if method != "HEAD"
     }
     return sorted(specs)

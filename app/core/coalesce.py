@@ -20,7 +20,8 @@ BatchRunner = Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]
 
 class Coalescer(Generic[Item, Result]):
     """`await submit(item)` returns this item's result from `run_batch`, which gets every item queued while
-    the previous batch ran (up to `max_batch`) and returns one result or exception per item, in order."""
+    the previous batch ran (up to `max_batch`) and returns one result or exception per item, in order.
+    A batch that is cancelled cancels its callers' awaits; cancelling the worker cancels every queued call."""
 
     def __init__(self, run_batch: BatchRunner[Item, Result], max_batch: int) -> None:
         self._run_batch = run_batch
@@ -41,8 +42,21 @@ class Coalescer(Generic[Item, Result]):
             items = [item for item, _ in batch]
             try:
                 results: Sequence[Result | BaseException] = await self._run_batch(items)
+            except asyncio.CancelledError:
+                # This batch will never have results, so its callers' waits end with the cancellation too.
+                # When the worker itself is being cancelled (shutdown), nobody will drain the queue either.
+                _cancel(batch)
+                worker = asyncio.current_task()
+                if worker is not None and worker.cancelling():
+                    queued, self._pending = self._pending, []
+                    _cancel(queued)
+                    raise
+                continue
             except Exception as exc:  # the whole batch failed: every caller hears why
                 results = [exc] * len(batch)
+            if len(results) != len(batch):
+                mismatch = RuntimeError(f"run_batch gave {len(results)} results for {len(batch)} items")
+                results = [mismatch] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():  # the caller went away (cancelled)
                     continue
@@ -50,3 +64,8 @@ class Coalescer(Generic[Item, Result]):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+
+def _cancel(waiting: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+    for _, future in waiting:
+        future.cancel()  # a no-op for a caller that already went away
