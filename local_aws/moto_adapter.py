@@ -40,6 +40,7 @@ from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation.exceptions import (
     AlreadyExistsException,
+    CloudFormationError,
     UnformattedGetAttTemplateException,
     ValidationError,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "Change",
     "ChangeSet",
     "CloudFormationBackend",
+    "CloudFormationError",
     "CloudFormationModel",
     "CodeBuild",
     "CodeBuildBackend",
