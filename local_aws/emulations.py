@@ -8,6 +8,7 @@ from moto.cloudformation import parsing
 
 from local_aws import (
     apigatewayv2,
+    change_sets,
     devtools,
     ecs,
     failure,
@@ -39,7 +40,9 @@ def install() -> None:
         cache.cache_clear()
     moto_gaps.install()
     apigatewayv2.install()
+    ecs.keep_tasks_running()
     stacks.install()
+    change_sets.install()
 
 
 def unsupported_types(template: dict[str, Any]) -> list[str]:
