@@ -331,3 +331,49 @@ def local_aws(c: Context, port: int = 5000) -> None:
         serve(port)
     except EmulatorError as exc:
         raise Exit(f"error: {exc}") from None
+
+
+OPS_HELP = {
+    **AWS_HELP,
+    "region": RENDER_HELP["region"],
+    "project": "project name the stacks and resources are named after (default: ecs1)",
+}
+
+
+def _ops_config(region: str, project: str) -> ProjectConfig:
+    """The config the day-2 tasks (status, logs, smoke) read the deployed names from."""
+    from troposphere_templates.config import ConfigError, ProjectConfig
+
+    try:
+        return ProjectConfig.from_env().with_options(region=region, project=project)
+    except ConfigError as exc:
+        raise Exit(f"error: {exc}") from None
+
+
+@task(
+    help={
+        **OPS_HELP,
+        "json": "print one JSON document (for scripts) instead of the table",
+        "url": "probe this API base URL's /health instead of the stack's (e.g. a local server)",
+    }
+)
+def status(
+    c: Context,
+    json: bool = False,
+    url: str = "",
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    project: str = "",
+) -> None:
+    """Show the stacks, the service's rollout, the API's health and cost; exit 1 when something is unhealthy."""
+    from lifecycle.aws import Aws
+    from lifecycle.errors import user_errors
+    from lifecycle.status import gather, render
+
+    config = _ops_config(region, project)
+    with user_errors():
+        report = gather(config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url), url=url)
+    print(report.to_json() if json else render(report))
+    if not report.healthy:
+        raise Exit(code=1)
