@@ -8,7 +8,7 @@ ResourceReference) and `Evaluation` (Static, or Dynamic when it depends on a res
 it lists as Modify a resource that references a replaced one. Whether a property change replaces the
 resource comes from AWS's own resource provider schemas (their `createOnlyProperties`), which cfn-lint ships.
 Source: AWS CloudFormation API reference, ResourceChange and ResourceChangeDetail; "Execute a change set":
-after execution CloudFormation deletes all other change sets associated with the stack.
+after execution CloudFormation deletes the stack's other change sets (they no longer apply).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def backend_execute_change_set(
         cs for cs in self.change_sets.values() if change_set_name in (cs.change_set_name, cs.change_set_id)
     )
     for change_set_id, change_set in list(self.change_sets.items()):
-        if change_set.stack_id == executed.stack_id:
+        if change_set.stack_id == executed.stack_id and change_set is not executed:
             del self.change_sets[change_set_id]
 
 
