@@ -355,7 +355,8 @@ def _ops_config(region: str, project: str) -> ProjectConfig:
         **OPS_HELP,
         "json": "print one JSON document (for scripts) instead of the table",
         "url": "probe this API base URL's /health instead of the stack's (e.g. a local server)",
-    }
+    },
+    auto_shortflags=False,
 )
 def status(
     c: Context,
@@ -366,14 +367,48 @@ def status(
     endpoint_url: str = "",
     project: str = "",
 ) -> None:
-    """Show the stacks, the service's rollout, the API's health and cost; exit 1 when something is unhealthy."""
+    """Show the stacks, the service's rollout, the API's health and the cost; exit 1 when unhealthy."""
     from lifecycle.aws import Aws
     from lifecycle.errors import user_errors
     from lifecycle.status import gather, render
 
     config = _ops_config(region, project)
     with user_errors():
-        report = gather(config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url), url=url)
+        report = gather(
+            config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url), url=url
+        )
     print(report.to_json() if json else render(report))
     if not report.healthy:
         raise Exit(code=1)
+
+
+@task(
+    help={
+        **OPS_HELP,
+        "source": "only this log: api, authorizer or gateway (default: all three, merged in time order)",
+        "since": "from this far back: 10m (default), 2h, 1d, or an ISO time like 2026-11-28T06:00",
+        "follow": "keep printing new events until Ctrl+C",
+        "filter": "CloudWatch Logs filter pattern, e.g. ERROR or '{ $.status = 5* }'",
+    },
+    auto_shortflags=False,
+)
+def logs(
+    c: Context,
+    source: str = "",
+    since: str = "10m",
+    follow: bool = False,
+    filter_: str = "",
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    project: str = "",
+) -> None:
+    """Print the API's, the authorizer's and the gateway's logs, one line per event."""
+    from lifecycle.aws import Aws
+    from lifecycle.errors import user_errors
+    from lifecycle.logs import run
+
+    config = _ops_config(region, project)
+    with user_errors():
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        run(config, aws, sys.stdout, sys.stderr, source, since, filter_, keep_following=follow)
