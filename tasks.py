@@ -230,6 +230,8 @@ DEPLOY_HELP = {
     "stack": "which stacks: app, pipelines or all (default)",
     "images": "build and push the images even when the repository already has their tags",
     "stand-in-images": "local emulator only: register placeholder images instead of building (no Docker)",
+    "confirm": "show each stack's changes (as `invoke diff`) and ask before applying them",
+    "smoke": "check the live API with `invoke smoke` after the application stack changed (--no-smoke skips)",
 }
 
 
@@ -255,6 +257,8 @@ def deploy(
     endpoint_url: str = "",
     images: bool = False,
     stand_in_images: bool = False,
+    confirm: bool = False,
+    smoke: bool = True,
     **render_options: Any,
 ) -> None:
     """Render, then create or update the stacks through change sets (and the ECR repository and bucket)."""
@@ -262,8 +266,11 @@ def deploy(
 
     from lifecycle.aws import Aws
     from lifecycle.deploy import deploy as deploy_stacks
+    from lifecycle.diff import confirm_each
     from lifecycle.errors import user_errors
 
+    with user_errors():
+        review = confirm_each(sys.stdin, sys.stdout) if confirm else None
     render(c, **render_options)
     config = _render_config(render_options)
     with user_errors():
@@ -275,6 +282,7 @@ def deploy(
             stack=stack,
             images=images,
             stand_in_images=stand_in_images,
+            review=review,
         )
     print(result.summary())
 
@@ -412,3 +420,37 @@ def logs(
     with user_errors():
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
         run(config, aws, sys.stdout, sys.stderr, source, since, filter_, keep_following=follow)
+
+
+@_with_render_options(
+    {
+        **{k: v for k, v in DEPLOY_HELP.items() if k not in ("confirm", "smoke")},
+        "images": "accepted as for deploy; diff builds nothing",
+        "stand-in-images": "accepted as for deploy; diff registers nothing",
+    }
+)
+def diff(
+    c: Context,
+    stack: str = "all",
+    profile: str = "",
+    endpoint_url: str = "",
+    images: bool = False,
+    stand_in_images: bool = False,
+    **render_options: Any,
+) -> None:
+    """Show what `invoke deploy` with the same options would change; exit 1 when something would."""
+    from pathlib import Path
+
+    from lifecycle.aws import Aws
+    from lifecycle.diff import diff as stack_diffs
+    from lifecycle.diff import render as render_diffs
+    from lifecycle.errors import user_errors
+
+    render(c, **render_options)
+    config = _render_config(render_options)
+    with user_errors():
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        diffs = stack_diffs(config, aws, Path(render_options["out"]), stack=stack)
+    print(render_diffs(diffs))
+    if any(d.changed for d in diffs):
+        raise Exit(code=1)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from lifecycle.aws import Aws
+from lifecycle.aws import LOOPBACK_HOSTS, Aws
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags, tags_immutable
 from lifecycle.progress import Progress
-from lifecycle.stacks import StackResult, Stacks
+from lifecycle.stacks import ChangeSet, StackResult, Stacks
 from troposphere_templates.config import ProjectConfig
 
 STACK_CHOICES = ("app", "pipelines", "all")
@@ -82,9 +83,6 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
     images.push_images(tag, uri, aws, echo=progress.line)
 
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
 def stand_in_manifest(image: str) -> str:
     """An image manifest with no layers: enough for an emulated ECR, never a runnable image."""
     config = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": image}
@@ -110,6 +108,45 @@ def register_stand_in_images(aws: Aws, repository: str, images: list[str], progr
         progress.line(f"{repository}:{image}: stand-in image registered (local emulator, no Docker build)")
 
 
+@dataclass
+class StackPlan:
+    """One stack as deploy would create or update it."""
+
+    name: str
+    body: str
+    parameters: dict[str, str]
+    tags: dict[str, str]
+
+
+def stack_plans(config: ProjectConfig, templates_dir: Path, stack: str = "all") -> list[StackPlan]:
+    """The stacks `--stack` selects, from the rendered templates, in deploy order: pipelines first (their
+    roles may deploy the application stack, and clean deletes in reverse), the application stack last."""
+    if stack not in STACK_CHOICES:
+        raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    tags = {"project": config.project}
+    plans = []
+    if stack in ("pipelines", "all"):
+        if not config.connection_arn:
+            raise LifecycleError(
+                "the pipelines need the ARN of a CodeConnections GitHub connection: create one by hand "
+                "(console: Developer Tools > Settings > Connections) and pass --connection-arn"
+            )
+        for kind, name in config.pipeline_stacks.items():
+            body = read_template(templates_dir, f"{kind}-pipeline.json")
+            plans.append(StackPlan(name, body, pipeline_parameters(config, body, name), tags))
+    if stack in ("app", "all"):
+        app_config = json.loads(read_template(templates_dir, "app-config.json"))
+        plans.append(
+            StackPlan(
+                config.app_stack,
+                read_template(templates_dir, "app.json"),
+                {k: str(v) for k, v in app_config.get("Parameters", {}).items()},
+                {**app_config.get("Tags", {}), **tags},
+            )
+        )
+    return plans
+
+
 def deploy(
     config: ProjectConfig,
     aws: Aws,
@@ -119,24 +156,14 @@ def deploy(
     stand_in_images: bool = False,
     progress: Progress | None = None,
     poll_seconds: float = 3.0,
+    review: Callable[[ChangeSet], bool] | None = None,
 ) -> DeployResult:
-    if stack not in STACK_CHOICES:
-        raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    """`review`, when given, sees each stack's change set and may decline it (`deploy --confirm`)."""
+    plans = stack_plans(config, templates_dir, stack)
     progress = progress or Progress()
     started = time.monotonic()
     with_app = stack in ("app", "all")
-    with_pipelines = stack in ("pipelines", "all")
-    if with_pipelines and not config.connection_arn:
-        raise LifecycleError(
-            "the pipelines need the ARN of a CodeConnections GitHub connection: create one by hand "
-            "(console: Developer Tools > Settings > Connections) and pass --connection-arn"
-        )
-    bodies = {}
-    if with_pipelines:
-        for kind in config.pipeline_stacks:
-            bodies[kind] = read_template(templates_dir, f"{kind}-pipeline.json")
     if with_app:
-        bodies["app"] = read_template(templates_dir, "app.json")
         app_config = json.loads(read_template(templates_dir, "app-config.json"))
 
     tags = {"project": config.project}
@@ -164,18 +191,10 @@ def deploy(
         progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
 
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
-    results = []
-    # Pipelines first: their roles may deploy the application stack, and clean deletes in reverse.
-    if with_pipelines:
-        for kind, name in config.pipeline_stacks.items():
-            parameters = pipeline_parameters(config, bodies[kind], name)
-            results.append(_report(progress, stacks.deploy(name, bodies[kind], parameters, tags, bucket)))
-    if with_app:
-        app_tags = {**app_config.get("Tags", {}), **tags}
-        parameters = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
-        results.append(
-            _report(progress, stacks.deploy(config.app_stack, bodies["app"], parameters, app_tags, bucket))
-        )
+    results = [
+        _report(progress, stacks.deploy(plan.name, plan.body, plan.parameters, plan.tags, bucket, review))
+        for plan in plans
+    ]
     return DeployResult(results, api_url_from(stacks.outputs(config.app_stack)), time.monotonic() - started)
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,10 +67,34 @@ def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+def _absent(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    return code == "ChangeSetNotFound" or "does not exist" in str(exc)
+
+
+@dataclass
+class ChangeSet:
+    """A change set of one stack: named before it is created, so that it can be deleted whatever happens."""
+
+    stack: str
+    change_type: str  # CREATE or UPDATE
+    name: str = field(
+        default_factory=lambda: f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    )
+    id: str = ""
+    stack_id: str = ""
+    changes: list[dict[str, Any]] = field(default_factory=list)  # CloudFormation's ResourceChange entries
+    discarded: bool = False
+
+    @property
+    def creates(self) -> bool:
+        return self.change_type == "CREATE"
+
+
 @dataclass
 class StackResult:
     name: str
-    outcome: str  # created | updated | up to date | deleted | absent
+    outcome: str  # created | updated | up to date | not confirmed | deleted | absent
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -191,40 +216,30 @@ class Stacks:
         parameters: dict[str, str],
         tags: dict[str, str],
         bucket: str | None = None,
+        review: Callable[[ChangeSet], bool] | None = None,
     ) -> StackResult:
-        """Create or update `name` through a change set; an empty change set means up to date."""
+        """Create or update `name` through a change set; an empty change set means up to date.
+
+        `review` sees the change set before it runs and may decline it (then it is deleted, nothing changes).
+        """
         started = time.monotonic()
         existing = self._settle_before_deploy(name)
-        if existing and self._unchanged(existing, body, parameters, tags):
+        if existing and self.unchanged(existing, body, parameters, tags):
             return StackResult(name, "up to date", time.monotonic() - started, stack_outputs(existing))
-        change_type = "UPDATE" if existing else "CREATE"
-        change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        change_set = ChangeSet(name, "UPDATE" if existing else "CREATE")
         try:
-            created = self.cfn.create_change_set(
-                StackName=name,
-                ChangeSetName=change_set_name,
-                ChangeSetType=change_type,
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
-                Capabilities=CAPABILITIES,
-                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-                **self._template_argument(name, body, bucket),
-            )
-        except ClientError as exc:
-            # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
-            if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
+            if not self.create_change_set(change_set, body, parameters, tags, bucket, started):
                 return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+            if review and not review(change_set):
+                self.discard(change_set)
+                return StackResult(name, "not confirmed", time.monotonic() - started, self.outputs(name))
+        except BaseException:
+            self.discard(change_set)
             raise
-        change_set = self._wait_change_set(created["Id"], name, started)
-        if change_set["Status"] == "FAILED":
-            reason = " ".join(str(change_set.get("StatusReason", "")).split())
-            self.cfn.delete_change_set(ChangeSetName=created["Id"])
-            if any(marker in reason for marker in NO_CHANGE_REASONS):
-                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
-            raise LifecycleError(f"stack {name}: the change set failed: {reason}")
-        stack_id = created["StackId"]
+        stack_id = change_set.stack_id
         seen = self._seen_events(stack_id)
-        self.progress.line(f"{name}: {'creating' if change_type == 'CREATE' else 'updating'}")
-        self.cfn.execute_change_set(ChangeSetName=created["Id"])
+        self.progress.line(f"{name}: {'creating' if change_set.creates else 'updating'}")
+        self.cfn.execute_change_set(ChangeSetName=change_set.id)
         stack, events = self.wait(stack_id, name, seen, operation_started=False)
         status = stack["StackStatus"]
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
@@ -234,13 +249,74 @@ class Stacks:
                 else "the next deploy retries; `invoke clean` removes it"
             )
             raise LifecycleError(
-                f"stack {name} {change_type.lower()} failed ({status}): "
+                f"stack {name} {change_set.change_type.lower()} failed ({status}): "
                 f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
             )
-        outcome = "created" if change_type == "CREATE" else "updated"
+        outcome = "created" if change_set.creates else "updated"
         return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack))
 
-    def _unchanged(
+    # Change sets
+
+    def create_change_set(
+        self,
+        change_set: ChangeSet,
+        body: str,
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        bucket: str | None,
+        started: float,
+    ) -> bool:
+        """Create `change_set` and wait until CloudFormation has computed it; False when it changes nothing
+        (the empty change set is deleted then)."""
+        try:
+            created = self.cfn.create_change_set(
+                StackName=change_set.stack,
+                ChangeSetName=change_set.name,
+                ChangeSetType=change_set.change_type,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+                **self._template_argument(change_set.stack, body, bucket),
+            )
+        except ClientError as exc:
+            # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
+            if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
+                return False
+            raise
+        change_set.id, change_set.stack_id = created["Id"], created["StackId"]
+        described = self._wait_change_set(created["Id"], change_set.stack, started)
+        if described["Status"] == "FAILED":
+            reason = " ".join(str(described.get("StatusReason", "")).split())
+            self.discard(change_set)
+            if any(marker in reason for marker in NO_CHANGE_REASONS):
+                return False
+            raise LifecycleError(f"stack {change_set.stack}: the change set failed: {reason}")
+        changes = described.get("Changes", [])
+        token = described.get("NextToken")
+        while token:
+            page = self.cfn.describe_change_set(ChangeSetName=created["Id"], NextToken=token)
+            changes += page.get("Changes", [])
+            token = page.get("NextToken")
+        change_set.changes = [c["ResourceChange"] for c in changes if c.get("Type") == "Resource"]
+        return True
+
+    def discard(self, change_set: ChangeSet) -> None:
+        """Delete the change set, and the empty REVIEW_IN_PROGRESS stack a CREATE change set made; safe
+        whatever happened before (also after an interruption in the middle of creating it)."""
+        if change_set.discarded:
+            return
+        try:
+            self.cfn.delete_change_set(ChangeSetName=change_set.name, StackName=change_set.stack)
+        except ClientError as exc:
+            if not _absent(exc):
+                raise
+        if change_set.creates:
+            stack = self.describe(change_set.stack)
+            if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+                self.cfn.delete_stack(StackName=stack["StackId"])
+        change_set.discarded = True
+
+    def unchanged(
         self, stack: dict[str, Any], body: str, parameters: dict[str, str], tags: dict[str, str]
     ) -> bool:
         """Same template, parameter values and tags as deployed: no change set needed.

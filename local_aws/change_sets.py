@@ -129,6 +129,20 @@ def change_set_diff(self: ChangeSet) -> list[Change]:
         if change.replacement == "True":
             replaced.add(change.logical_resource_id)
     listed = {change.logical_resource_id for change in changes}
+    # moto finds a changed parameter only through Ref, not through ${...} inside Fn::Sub.
+    for logical_id, resource in new_resources.items():
+        if logical_id in listed or logical_id not in old_resources:
+            continue
+        details = _modify_details(old_resources[logical_id], resource, changed_parameters)
+        if details:
+            physical_id = str(getattr(parsed.get(logical_id), "physical_resource_id", "") or "")
+            change = _annotate(
+                Change("Modify", logical_id, resource["Type"]), physical_id, details, ["Properties"]
+            )
+            changes.append(change)
+            listed.add(logical_id)
+            if change.replacement == "True":
+                replaced.add(logical_id)
     # A resource referencing a replaced one gets a new value for that reference once the replacement exists.
     for logical_id, resource in new_resources.items():
         if logical_id in listed or logical_id not in old_resources:
