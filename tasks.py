@@ -268,6 +268,7 @@ def deploy(
     from lifecycle.deploy import deploy as deploy_stacks
     from lifecycle.diff import confirm_each
     from lifecycle.errors import user_errors
+    from lifecycle.smoke import after_deploy as smoke_after_deploy
 
     with user_errors():
         review = confirm_each(sys.stdin, sys.stdout) if confirm else None
@@ -284,6 +285,9 @@ def deploy(
             stand_in_images=stand_in_images,
             review=review,
         )
+        if smoke:
+            app = next((r for r in result.stacks if r.name == config.app_stack), None)
+            smoke_after_deploy(config, aws, app, result.api_url, sys.stdout)
     print(result.summary())
 
 
@@ -454,3 +458,31 @@ def diff(
     print(render_diffs(diffs))
     if any(d.changed for d in diffs):
         raise Exit(code=1)
+
+
+@task(
+    help={
+        **OPS_HELP,
+        "url": "check this API base URL instead of the stack's, e.g. http://127.0.0.1:8000 (`invoke serve`); "
+        "its admin is then ADMIN_USERNAME/ADMIN_PASSWORD when set",
+    },
+    auto_shortflags=False,
+)
+def smoke(
+    c: Context, url: str = "", region: str = "", profile: str = "", endpoint_url: str = "", project: str = ""
+) -> None:
+    """Check the live API as a client: health, sign up, log in, a location, delete; exit 1 on a failure."""
+    from lifecycle.aws import Aws
+    from lifecycle.errors import user_errors
+    from lifecycle.smoke import SmokeFailed, admin_source, api_url_of
+    from lifecycle.smoke import smoke as smoke_test
+
+    config = _ops_config(region, project)
+    with user_errors():
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        try:
+            smoke_test(
+                url or api_url_of(config, aws), admin_source(config, aws, local_url=bool(url)), sys.stdout
+            )
+        except SmokeFailed as exc:
+            raise Exit(f"error: smoke test failed at {exc}") from None
