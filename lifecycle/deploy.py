@@ -168,6 +168,10 @@ def deploy(
 
     tags = {"project": config.project}
     bucket = config.artifact_bucket_name(aws.account_id)
+    progress.line(
+        f"deploy {', '.join(plan.name for plan in plans)} to {aws.region or config.region} "
+        f"(account {aws.account_id}), images :*-{config.image_tag}"
+    )
     progress.line(ensure_repository(aws, config.ecr_repository, tags))
     progress.line(ensure_bucket(aws, bucket, tags))
 
@@ -199,5 +203,6 @@ def deploy(
 
 
 def _report(progress: Progress, result: StackResult) -> StackResult:
-    progress.line(f"{result.name}: {result.outcome} ({result.seconds:.1f}s)")
+    resources = f": {result.resources}" if result.resources else ""
+    progress.line(f"{result.name}: {result.outcome} in {result.seconds:.1f}s{resources}")
     return result

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
-from lifecycle.progress import Progress, format_event
+from lifecycle.progress import EventTable, Progress
 
 # CloudFormation refuses a TemplateBody over 51,200 bytes; larger templates go through S3 (TemplateURL).
 TEMPLATE_BODY_LIMIT = 51_200
@@ -97,6 +97,7 @@ class StackResult:
     outcome: str  # created | updated | up to date | not confirmed | deleted | absent
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)
+    resources: str = ""  # what happened to the resources, e.g. "3 updated (1 replaced)"
 
 
 class Stacks:
@@ -141,36 +142,47 @@ class Stacks:
         return sorted(new, key=lambda e: e["Timestamp"])
 
     def wait(
-        self, stack_id: str, name: str, seen: set[str], operation_started: bool = True
+        self,
+        stack_id: str,
+        name: str,
+        seen: set[str],
+        operation_started: bool = True,
+        table: EventTable | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Stream events until the stack settles; return its final description and the events printed.
+        """Show resources as they settle until the stack settles; return its final description and the events.
 
         Right after an execute or delete call, CloudFormation may still report the stack's previous, settled
         status. For a call just made (`operation_started=False`), a settled status counts only once the
         stack's own event for that operation has arrived.
         """
         started = time.monotonic()
-        printed: list[dict[str, Any]] = []
+        table = table or EventTable(name, datetime.now(UTC))
+        self.progress.line(table.header())
+        events: list[dict[str, Any]] = []
         next_poll = 0.0
         while True:
             now = time.monotonic()
             if now >= next_poll:
                 stack = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
                 for event in self._new_events(stack_id, seen):
-                    printed.append(event)
-                    self.progress.line("  " + format_event(event))
+                    events.append(event)
+                    self._show(table, event)
                     if event.get("PhysicalResourceId") == stack_id or event.get("LogicalResourceId") == name:
                         operation_started = True
                 if operation_started and not is_waiting_status(stack["StackStatus"]):
-                    # The last events can land just after the status: print them too.
+                    # The last events can land just after the status: show them too.
                     for event in self._new_events(stack_id, seen):
-                        printed.append(event)
-                        self.progress.line("  " + format_event(event))
+                        events.append(event)
+                        self._show(table, event)
                     self.progress.done()
-                    return stack, printed
+                    return stack, events
                 next_poll = now + self.poll_seconds
-            self.progress.status(f"{name} {stack['StackStatus']}", started)
+            self.progress.status(f"{name} {stack['StackStatus']} {table.busy()}".rstrip(), started)
             time.sleep(min(0.2, self.poll_seconds))
+
+    def _show(self, table: EventTable, event: dict[str, Any]) -> None:
+        for row in table.rows(event):
+            self.progress.line(row)
 
     # Deploy
 
@@ -238,9 +250,12 @@ class Stacks:
             raise
         stack_id = change_set.stack_id
         seen = self._seen_events(stack_id)
-        self.progress.line(f"{name}: {'creating' if change_set.creates else 'updating'}")
+        resources = {c["LogicalResourceId"]: c["ResourceType"] for c in change_set.changes}
+        verb = "creating" if change_set.creates else "updating"
+        self.progress.line(f"{name}: {verb} ({len(resources)} resource change(s))")
+        table = EventTable(name, datetime.now(UTC), resources)
         self.cfn.execute_change_set(ChangeSetName=change_set.id)
-        stack, events = self.wait(stack_id, name, seen, operation_started=False)
+        stack, events = self.wait(stack_id, name, seen, operation_started=False, table=table)
         status = stack["StackStatus"]
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             next_step = (
@@ -253,7 +268,7 @@ class Stacks:
                 f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
             )
         outcome = "created" if change_set.creates else "updated"
-        return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack))
+        return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack), table.summary())
 
     # Change sets
 
