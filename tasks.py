@@ -486,3 +486,25 @@ def smoke(
             )
         except SmokeFailed as exc:
             raise Exit(f"error: smoke test failed at {exc}") from None
+
+
+@task(
+    help={
+        "template": "rendered app template (default: build/templates/app.json, rendered if missing)",
+        "out": "folder to write architecture.svg and architecture.png into (default: docs)",
+    },
+    auto_shortflags=False,
+)
+def diagram(c: Context, template: str = "build/templates/app.json", out: str = "docs") -> None:
+    """Draw the application stack from its rendered template as SVG and PNG (needs Graphviz)."""
+    from pathlib import Path
+
+    from lifecycle.diagram import draw
+    from lifecycle.errors import user_errors
+
+    if not Path(template).exists():
+        print(f"{template} does not exist yet: rendering the default configuration first")
+        render(c, out=str(Path(template).parent))
+    with user_errors():
+        written = draw(Path(template), Path(out))
+    print(f"drew {template} into {' and '.join(str(p) for p in written)}")
