@@ -1,6 +1,7 @@
 """The architecture picture in docs/ stays the picture of the application template: it is drawn again from a
 fresh render of the default configuration with the real `aws-cfn-diagrams` and Graphviz, and the resources
-and arrows must be the same as in the committed SVG (layout and bytes may differ between Graphviz versions)."""
+and arrows must be the same as in the committed SVG (layout and bytes may differ between Graphviz
+versions)."""
 
 from __future__ import annotations
 
