@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws, on_local_emulator
@@ -144,14 +145,19 @@ class _Calls:
 
 
 def probe_health(api_url: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> HealthProbe:
+    """GET <api_url>/health as any client would; the standard library keeps `invoke status` quick to start."""
     url = api_url.rstrip("/") + HEALTH_PATH
     started = time.monotonic()
     try:
-        response = httpx.get(url, timeout=timeout)
-    except httpx.HTTPError as exc:
-        return HealthProbe(url, error=" ".join(str(exc).split()) or type(exc).__name__)
-    body = " ".join(response.text.split())[:200]
-    return HealthProbe(url, response.status_code, body, round((time.monotonic() - started) * 1000, 1))
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http(s) URL of the stack)
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return HealthProbe(url, error=" ".join(str(reason).split()) or type(exc).__name__)
+    body = " ".join(raw.decode(errors="replace").split())[:200]
+    return HealthProbe(url, status, body, round((time.monotonic() - started) * 1000, 1))
 
 
 def _service_state(config: ProjectConfig, described: dict | None, tasks: list[dict]) -> ServiceState:
