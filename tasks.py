@@ -454,7 +454,12 @@ def diff(
     config = _render_config(render_options)
     with user_errors():
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
-        diffs = stack_diffs(config, aws, Path(render_options["out"]), stack=stack)
+        try:
+            diffs = stack_diffs(config, aws, Path(render_options["out"]), stack=stack)
+        except KeyboardInterrupt:
+            raise Exit(
+                "interrupted: nothing was changed; the change sets made so far are deleted", code=130
+            ) from None
     print(render_diffs(diffs))
     if any(d.changed for d in diffs):
         raise Exit(code=1)
