@@ -190,7 +190,7 @@ def render_stack(diff_: StackDiff) -> list[str]:
     lines += [format_change(change, id_width, type_width) for change in changes]
     for label, picked in (
         ("IAM", [c for c in changes if c.iam]),
-        ("security groups", [c for c in changes if c.security_group]),
+        ("security-group", [c for c in changes if c.security_group]),
     ):
         if picked:
             named = ", ".join(f"{c.action} {c.logical_id}" for c in picked)
