@@ -56,8 +56,8 @@ def test_a_log_event_is_one_line_and_coloured_only_when_asked():
     assert "\x1b[" in format_event(event, colour=True)
 
 
-# DescribeChangeSet's ResourceChange, as in the CloudFormation API reference's example of a change set that
-# modifies a security group's ingress because a parameter changed.
+# ResourceChange entries shaped as DescribeChangeSet returns them (CloudFormation API reference:
+# ResourceChange, ResourceChangeDetail, ResourceTargetDefinition).
 SECURITY_GROUP_CHANGE = {
     "Action": "Modify",
     "LogicalResourceId": "TaskSecurityGroup",
