@@ -100,12 +100,12 @@ def _annotate(change: Change, physical_id: str, details: list[dict], scope: list
     return change
 
 
-_diff_without_details = ChangeSet.diff
-_original_execute = CloudFormationBackend.execute_change_set
+# What these functions wrap: `local_aws.stacks`' versions, captured by install() (which runs after it).
+_wrapped: dict[str, Any] = {}
 
 
 def change_set_diff(self: ChangeSet) -> list[Change]:
-    changes = _diff_without_details(self)
+    changes = _wrapped["diff"](self)
     resources_map = self.stack.resource_map
     old_resources = resources_map._resource_json_map
     new_resources = self.template_dict.get("Resources", {})
@@ -165,7 +165,7 @@ def change_set_diff(self: ChangeSet) -> list[Change]:
 def backend_execute_change_set(
     self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None
 ) -> None:
-    _original_execute(self, change_set_name, stack_name)
+    _wrapped["execute"](self, change_set_name, stack_name)
     executed = self.change_sets.get(change_set_name) or next(
         cs for cs in self.change_sets.values() if change_set_name in (cs.change_set_name, cs.change_set_id)
     )
@@ -176,11 +176,9 @@ def backend_execute_change_set(
 
 def install() -> None:
     """Apply after `local_aws.stacks.install()`, whose diff and execution these wrap (idempotent)."""
-    global _diff_without_details, _original_execute
-    if getattr(ChangeSet, "_local_aws_details", False):
+    if _wrapped:
         return
-    _diff_without_details = ChangeSet.diff
-    _original_execute = CloudFormationBackend.execute_change_set
+    _wrapped["diff"] = ChangeSet.diff
+    _wrapped["execute"] = CloudFormationBackend.execute_change_set
     ChangeSet.diff = change_set_diff  # type: ignore[method-assign]
     CloudFormationBackend.execute_change_set = backend_execute_change_set  # type: ignore[method-assign]
-    ChangeSet._local_aws_details = True  # type: ignore[attr-defined]
