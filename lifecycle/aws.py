@@ -41,6 +41,6 @@ class Aws:
         return self.client("sts").get_caller_identity()["Account"]
 
 
-def on_local_emulator(aws: Aws) -> bool:
+def on_local_emulator(aws: Aws, service: str = "cloudformation") -> bool:
     """True when the calls go to an emulator on this machine (`invoke local-aws`), never to AWS."""
-    return urlparse(aws.client("sts").meta.endpoint_url).hostname in LOOPBACK_HOSTS
+    return urlparse(aws.client(service).meta.endpoint_url).hostname in LOOPBACK_HOSTS
