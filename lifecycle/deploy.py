@@ -8,9 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from lifecycle.aws import LOOPBACK_HOSTS, Aws
+from lifecycle.aws import Aws, on_local_emulator
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags, tags_immutable
 from lifecycle.progress import Progress
@@ -99,7 +98,7 @@ def register_stand_in_images(aws: Aws, repository: str, images: list[str], progr
     """For the local emulator only: register the images the template names in place of `docker push`,
     so the whole lifecycle can be tried without Docker. Refuses any endpoint that is not on this machine."""
     ecr = aws.client("ecr")
-    if urlparse(ecr.meta.endpoint_url).hostname not in LOOPBACK_HOSTS:
+    if not on_local_emulator(aws, "ecr"):
         raise LifecycleError(
             "--stand-in-images is for the local emulator only: set AWS_ENDPOINT_URL=http://127.0.0.1:<port>"
         )
