@@ -12,6 +12,7 @@ from local_aws import (
     devtools,
     ecs,
     failure,
+    log_filters,
     moto_gaps,
     secretsmanager,
     servicediscovery,
@@ -41,6 +42,7 @@ def install() -> None:
     moto_gaps.install()
     apigatewayv2.install()
     ecs.keep_tasks_running()
+    log_filters.install()
     stacks.install()
     change_sets.install()
 

@@ -297,17 +297,28 @@ def test_logs_merge_the_three_groups_in_time_order_one_line_per_event(deployed):
         [(now - 3000, "INFO started"), (now - 1000, "ERROR boom\nTraceback (most recent call last):\n")],
     )
     put_events(endpoint, LOG_GROUPS["authorizer"], [(now - 2000, '{"decision": "allow", "user": "ann"}')])
-    put_events(endpoint, LOG_GROUPS["gateway"], [(now - 2500, '{"status":"200","routeKey":"GET /health"}')])
+    put_events(
+        endpoint,
+        LOG_GROUPS["gateway"],
+        [
+            (now - 2500, '{"status":"200","routeKey":"GET /health"}'),
+            (now - 500, '{"status":"503","routeKey":"GET /"}'),
+        ],
+    )
 
     result, _ = invoke(endpoint, "logs", "--since", "5m")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[2] for line in lines] == ["api", "gateway", "authorizer", "api"]
-    assert lines[-1].endswith("ERROR boom\\nTraceback (most recent call last):")
+    assert [line.split()[2] for line in lines] == ["api", "gateway", "authorizer", "api", "gateway"]
+    assert lines[3].endswith("ERROR boom\\nTraceback (most recent call last):")
     assert "\x1b" not in result.stdout, "no colour when piped"
 
-    only, _ = invoke(endpoint, "logs", "--since", "5m", "--source", "gateway")
-    assert [line.split()[2] for line in only.stdout.splitlines()] == ["gateway"]
+    only, _ = invoke(
+        endpoint, "logs", "--since", "5m", "--source", "gateway", "--filter", "{ $.status = 5* }"
+    )
+    assert [line.split(maxsplit=3)[2:] for line in only.stdout.splitlines()] == [
+        ["gateway", '{"status":"503","routeKey":"GET /"}']
+    ]
     errors, _ = invoke(endpoint, "logs", "--since", "5m", "--filter", "ERROR")
     assert [line.split(maxsplit=3)[3] for line in errors.stdout.splitlines()] == [
         "ERROR boom\\nTraceback (most recent call last):"
