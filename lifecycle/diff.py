@@ -19,7 +19,7 @@ from lifecycle.aws import Aws
 from lifecycle.deploy import StackPlan, stack_plans
 from lifecycle.errors import LifecycleError
 from lifecycle.progress import Progress
-from lifecycle.stacks import RECREATE_STATUSES, ChangeSet, Stacks, is_waiting_status
+from lifecycle.stacks import RECREATE_STATUSES, ChangeSet, Stacks, change_set_name, is_waiting_status
 from troposphere_templates.config import ProjectConfig
 
 ACTIONS = ("Add", "Modify", "Remove", "Import", "Dynamic")
@@ -130,7 +130,7 @@ def stack_diffs(
             if existing and stacks.unchanged(existing, plan.body, plan.parameters, plan.tags):
                 diffs[plan.name] = StackDiff(plan.name, "unchanged")
                 continue
-            change_set = ChangeSet(plan.name, "UPDATE" if existing else "CREATE")
+            change_set = ChangeSet(plan.name, "UPDATE" if existing else "CREATE", change_set_name("diff"))
             pending.append((change_set, plan))
             if not stacks.create_change_set(
                 change_set, plan.body, plan.parameters, plan.tags, bucket, started

@@ -72,15 +72,18 @@ def _absent(exc: ClientError) -> bool:
     return code == "ChangeSetNotFound" or "does not exist" in str(exc)
 
 
+def change_set_name(purpose: str) -> str:
+    """`deploy-20261128-070000-1a2b3c`: what made it and when, as the console lists it."""
+    return f"{purpose}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
 @dataclass
 class ChangeSet:
     """A change set of one stack: named before it is created, so that it can be deleted whatever happens."""
 
     stack: str
     change_type: str  # CREATE or UPDATE
-    name: str = field(
-        default_factory=lambda: f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    )
+    name: str = field(default_factory=lambda: change_set_name("deploy"))
     id: str = ""
     stack_id: str = ""
     changes: list[dict[str, Any]] = field(default_factory=list)  # CloudFormation's ResourceChange entries
