@@ -112,7 +112,7 @@ def stack_diffs(
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
     started = time.monotonic()
     diffs: dict[str, StackDiff] = {}
-    pending: list[tuple[ChangeSet, StackPlan]] = []
+    pending: list[ChangeSet] = []
     try:
         for plan in plans:
             existing = stacks.describe(plan.name)
@@ -131,16 +131,20 @@ def stack_diffs(
                 diffs[plan.name] = StackDiff(plan.name, "unchanged")
                 continue
             change_set = ChangeSet(plan.name, "UPDATE" if existing else "CREATE", change_set_name("diff"))
-            pending.append((change_set, plan))
-            if not stacks.create_change_set(
-                change_set, plan.body, plan.parameters, plan.tags, bucket, started
-            ):
+            pending.append(change_set)
+            if not stacks.start_change_set(change_set, plan.body, plan.parameters, plan.tags, bucket):
                 diffs[plan.name] = StackDiff(plan.name, "unchanged")
+        for change_set in pending:
+            if change_set.stack in diffs:  # the emulator said at once: no changes
                 continue
+            if not stacks.finish_change_set(change_set, started):
+                diffs[change_set.stack] = StackDiff(change_set.stack, "unchanged")
+                continue
+            kind = "create" if change_set.creates else "update"
             changes = [resource_change(entry) for entry in change_set.changes]
-            diffs[plan.name] = StackDiff(plan.name, "create" if change_set.creates else "update", changes)
+            diffs[change_set.stack] = StackDiff(change_set.stack, kind, changes)
     finally:
-        for change_set, _ in pending:
+        for change_set in pending:
             stacks.discard(change_set)
     return [diffs[plan.name] for plan in plans]
 

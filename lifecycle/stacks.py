@@ -286,6 +286,20 @@ class Stacks:
     ) -> bool:
         """Create `change_set` and wait until CloudFormation has computed it; False when it changes nothing
         (the empty change set is deleted then)."""
+        return self.start_change_set(change_set, body, parameters, tags, bucket) and self.finish_change_set(
+            change_set, started
+        )
+
+    def start_change_set(
+        self,
+        change_set: ChangeSet,
+        body: str,
+        parameters: dict[str, str],
+        tags: dict[str, str],
+        bucket: str | None,
+    ) -> bool:
+        """Ask CloudFormation for the change set (computed in the background); False when it says at once
+        that nothing changes."""
         try:
             created = self.cfn.create_change_set(
                 StackName=change_set.stack,
@@ -302,7 +316,11 @@ class Stacks:
                 return False
             raise
         change_set.id, change_set.stack_id = created["Id"], created["StackId"]
-        described = self._wait_change_set(created["Id"], change_set.stack, started)
+        return True
+
+    def finish_change_set(self, change_set: ChangeSet, started: float) -> bool:
+        """Wait for a started change set and read all its changes; False when it changes nothing."""
+        described = self._wait_change_set(change_set.id, change_set.stack, started)
         if described["Status"] == "FAILED":
             reason = " ".join(str(described.get("StatusReason", "")).split())
             self.discard(change_set)
@@ -312,7 +330,7 @@ class Stacks:
         changes = described.get("Changes", [])
         token = described.get("NextToken")
         while token:
-            page = self.cfn.describe_change_set(ChangeSetName=created["Id"], NextToken=token)
+            page = self.cfn.describe_change_set(ChangeSetName=change_set.id, NextToken=token)
             changes += page.get("Changes", [])
             token = page.get("NextToken")
         change_set.changes = [c["ResourceChange"] for c in changes if c.get("Type") == "Resource"]

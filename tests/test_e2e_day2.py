@@ -6,6 +6,9 @@ for the smoke test. What cannot exist here: the running Fargate task, the author
 would write the log groups (the test writes their events with PutLogEvents), and a server behind the
 emulator's API URL (the smoke test and the health probe reach a local server through --url, started with the
 stack's secrets as ECS would inject them).
+
+The tests run in file order on one deployment, as a user's session would: the first resizes the task
+(512/1024) and the later ones start from there.
 """
 
 from __future__ import annotations
