@@ -143,22 +143,33 @@ def change_set_diff(self: ChangeSet) -> list[Change]:
             listed.add(logical_id)
             if change.replacement == "True":
                 replaced.add(logical_id)
-    # A resource referencing a replaced one gets a new value for that reference once the replacement exists.
+    # A resource referencing a replaced one gets a new value for that reference once the replacement exists
+    # (one level, enough for the templates here: a service on its task definition).
+    by_id = {change.logical_resource_id: change for change in changes}
     for logical_id, resource in new_resources.items():
-        if logical_id in listed or logical_id not in old_resources:
-            continue
-        causes = dependencies(resource) & replaced
-        if not causes:
+        causes = dependencies(resource) & replaced - {logical_id}
+        if logical_id not in old_resources or not causes:
             continue
         details = [
             _detail(name, resource["Type"], "ResourceReference", "Dynamic", cause)
             for name, value in sorted(resource.get("Properties", {}).items())
             for cause in sorted(dependencies({"Properties": {name: value}}) & causes)
         ]
-        physical_id = str(getattr(parsed.get(logical_id), "physical_resource_id", "") or "")
-        changes.append(
-            _annotate(Change("Modify", logical_id, resource["Type"]), physical_id, details, ["Properties"])
-        )
+        if logical_id in by_id:
+            change = by_id[logical_id]
+            _annotate(
+                change,
+                change.physical_resource_id or "",
+                change.details + details,
+                change.scope or ["Properties"],
+            )
+        else:
+            physical_id = str(getattr(parsed.get(logical_id), "physical_resource_id", "") or "")
+            changes.append(
+                _annotate(
+                    Change("Modify", logical_id, resource["Type"]), physical_id, details, ["Properties"]
+                )
+            )
     return changes
 
 
