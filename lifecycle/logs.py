@@ -178,7 +178,11 @@ def run(
         except KeyboardInterrupt:
             print("stopped following the logs", file=err)
         return
-    events, missing = read(aws, groups, start, pattern)
+    try:
+        events, missing = read(aws, groups, start, pattern)
+    except KeyboardInterrupt:
+        print("interrupted before the events were read", file=err)
+        return
     for group in missing:
         print(f"note: no log group {group} (not deployed, or nothing logged yet)", file=err)
     if not print_events(events, out, colour):
