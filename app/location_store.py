@@ -51,7 +51,7 @@ class LocationStore:
     aiosqlite runs each step of SQLAlchemy's cursor protocol (open, execute, fetch, close, commit) as its own
     round trip to the driver's thread, and under load every round trip waits its turn in a busy event loop.
     So on aiosqlite the batch insert goes to the driver directly: one round trip for the statement and one
-    for the commit (`invoke bench`: about 1,800 writes/s through SQLAlchemy, 2,700 this way). Other drivers
+    for the commit (`invoke bench` measures the difference; the README has the figures). Other drivers
     (PostgreSQL) take the SQLAlchemy path, which the tests exercise too.
     """
 

@@ -16,7 +16,7 @@ import sys
 
 from pydantic import ValidationError
 
-from app.core.config import Settings
+from app.core.config import Settings, describe_settings_error
 
 log = logging.getLogger("app.server")
 
@@ -25,8 +25,7 @@ def _settings_or_exit() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
-        sys.exit(f"error: configuration: {reasons}")
+        sys.exit(f"error: {describe_settings_error(exc)}")
 
 
 def _bootstrap_admin_or_exit(settings: Settings) -> None:

@@ -16,10 +16,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lifecycle.aws import Aws
-from lifecycle.deploy import StackPlan, stack_plans
+from lifecycle.deploy import StackPlan, stack_plans, stack_role
 from lifecycle.errors import LifecycleError
 from lifecycle.progress import Progress
-from lifecycle.stacks import RECREATE_STATUSES, ChangeSet, Stacks, change_set_name, is_waiting_status
+from lifecycle.stacks import (
+    RECREATE_STATUSES,
+    ChangeSet,
+    StackBusy,
+    Stacks,
+    change_set_name,
+    is_waiting_status,
+)
 from troposphere_templates.config import ProjectConfig
 
 ACTIONS = ("Add", "Modify", "Remove", "Import", "Dynamic")
@@ -64,12 +71,12 @@ class ResourceChange:
 @dataclass
 class StackDiff:
     stack: str
-    kind: str  # create, update, recreate, unchanged
+    kind: str  # create, update, recreate, unchanged, absent (no stack, and deploy would create none)
     changes: list[ResourceChange] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return self.kind != "unchanged"
+        return self.kind not in ("unchanged", "absent")
 
 
 def resource_change(entry: dict[str, Any]) -> ResourceChange:
@@ -102,12 +109,19 @@ def template_resources(body: str) -> list[ResourceChange]:
 
 
 def stack_diffs(
-    aws: Aws, plans: list[StackPlan], bucket: str | None, progress: Progress, poll_seconds: float = 1.0
+    aws: Aws,
+    plans: list[StackPlan],
+    bucket: str | None,
+    progress: Progress,
+    poll_seconds: float = 1.0,
+    roles: Callable[[Stacks, StackPlan], str | None] = lambda stacks, plan: None,
 ) -> list[StackDiff]:
     """Describe what deploying `plans` would change, stack by stack, leaving nothing behind.
 
-    Every change set is created first (CloudFormation computes them side by side), then described; the
-    `finally` deletes each one, so neither an error nor Ctrl+C leaves a change set or an empty stack.
+    The change sets are made as deploy makes them: the same parameter values computed from each stack as it
+    is (None keeps a value), the same template argument and the role `roles` names. Every change set is
+    created first (CloudFormation computes them side by side), then described; the `finally` deletes each
+    one, so neither an error nor Ctrl+C leaves a change set or an empty stack.
     """
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
     started = time.monotonic()
@@ -117,22 +131,34 @@ def stack_diffs(
         for plan in plans:
             existing = stacks.describe(plan.name)
             if existing and is_waiting_status(existing["StackStatus"]):
-                raise LifecycleError(
-                    f"stack {plan.name} is {existing['StackStatus']}: diff again once it has settled"
-                )
+                raise LifecycleError(_busy(plan.name, existing["StackStatus"]))
             if existing and (
                 existing["StackStatus"] in RECREATE_STATUSES
                 or existing["StackStatus"] == "REVIEW_IN_PROGRESS"
             ):
-                # deploy deletes such a stack and creates it again: everything would be added.
-                diffs[plan.name] = StackDiff(plan.name, "recreate", template_resources(plan.body))
+                # deploy deletes such a stack and creates it again (or, only changing a stack that exists,
+                # leaves it alone): everything would be added.
+                kind = "recreate" if plan.create else "absent"
+                diffs[plan.name] = StackDiff(
+                    plan.name, kind, template_resources(plan.body) if plan.create else []
+                )
                 continue
-            if existing and stacks.unchanged(existing, plan.body, plan.parameters, plan.tags):
+            if existing is None and not plan.create:
+                diffs[plan.name] = StackDiff(plan.name, "absent")
+                continue
+            values = plan.parameters(existing) if callable(plan.parameters) else plan.parameters
+            if existing and stacks.unchanged(existing, plan.body, values, plan.tags):
                 diffs[plan.name] = StackDiff(plan.name, "unchanged")
                 continue
             change_set = ChangeSet(plan.name, "UPDATE" if existing else "CREATE", change_set_name("diff"))
             pending.append(change_set)
-            if not stacks.start_change_set(change_set, plan.body, plan.parameters, plan.tags, bucket):
+            try:
+                started_now = stacks.start_change_set(
+                    change_set, plan.body, values, plan.tags, bucket, roles(stacks, plan)
+                )
+            except StackBusy:
+                raise LifecycleError(_busy(plan.name, "being changed by another deployment")) from None
+            if not started_now:
                 diffs[plan.name] = StackDiff(plan.name, "unchanged")
         for change_set in pending:
             if change_set.stack in diffs:  # the emulator said at once: no changes
@@ -149,14 +175,26 @@ def stack_diffs(
     return [diffs[plan.name] for plan in plans]
 
 
+def _busy(stack: str, state: str) -> str:
+    return f"stack {stack} is {state}: diff again once it has settled"
+
+
 def diff(
-    config: ProjectConfig, aws: Aws, templates_dir: Path, stack: str = "all", progress: Progress | None = None
+    config: ProjectConfig,
+    aws: Aws,
+    templates_dir: Path,
+    stack: str = "all",
+    keep_images: bool = False,
+    explicit_image_tag: bool = True,
+    progress: Progress | None = None,
 ) -> list[StackDiff]:
     """What `invoke deploy` with the same options would change (it creates nothing, not even the bucket)."""
     progress = progress or Progress()
-    plans = stack_plans(config, templates_dir, stack)
+    plans = stack_plans(config, templates_dir, stack, keep_images, explicit_image_tag, progress)
     bucket = config.artifact_bucket_name(aws.account_id)
-    return stack_diffs(aws, plans, bucket, progress)
+    return stack_diffs(
+        aws, plans, bucket, progress, roles=lambda stacks, plan: stack_role(config, stacks, plan)
+    )
 
 
 def format_change(change: ResourceChange, id_width: int, type_width: int) -> str:
@@ -176,6 +214,8 @@ def format_change(change: ResourceChange, id_width: int, type_width: int) -> str
 
 
 def render_stack(diff_: StackDiff) -> list[str]:
+    if diff_.kind == "absent":
+        return [f"{diff_.stack}: does not exist, and --keep-images creates no stack"]
     if not diff_.changed:
         return [f"{diff_.stack}: no changes"]
     headline = {

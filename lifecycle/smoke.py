@@ -21,7 +21,7 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lifecycle.aws import Aws, on_local_emulator
-from lifecycle.errors import LifecycleError, describe_aws_error
+from lifecycle.errors import LifecycleError, describe_error
 from lifecycle.stacks import StackResult, stack_outputs
 from troposphere_templates.config import ProjectConfig
 
@@ -116,7 +116,7 @@ class Smoke:
         try:
             detail = action()
         except (SmokeFailed, httpx.HTTPError, ClientError, BotoCoreError, ValueError, KeyError) as exc:
-            message = describe_aws_error(exc) if isinstance(exc, ClientError | BotoCoreError) else str(exc)
+            message = describe_error(exc) if isinstance(exc, ClientError | BotoCoreError) else str(exc)
             self._record(StepResult(name, False, message or type(exc).__name__, _ms(started)))
             raise SmokeFailed(f"{name}: {message}") from None
         self._record(StepResult(name, True, detail, _ms(started)))

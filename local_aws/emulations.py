@@ -12,6 +12,7 @@ from local_aws import (
     devtools,
     ecs,
     failure,
+    iam_resources,
     log_filters,
     moto_gaps,
     secretsmanager,
@@ -44,6 +45,7 @@ def install() -> None:
     ecs.keep_tasks_running()
     log_filters.install()
     stacks.install()
+    iam_resources.install()
     change_sets.install()
 
 

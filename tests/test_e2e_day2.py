@@ -175,7 +175,7 @@ def test_diff_describes_changes_without_making_them_and_leaves_no_change_set(dep
     assert set(table) == {"TaskDefinition", "Service", "AuthorizerFunction"}
     assert "REPLACE" in table["TaskDefinition"] and "Cpu, Memory" in table["TaskDefinition"]
     assert "REPLACE" not in table["Service"] and "(from TaskDefinition)" in table["Service"]
-    assert "(from ImageTag)" in table["AuthorizerFunction"]
+    assert "(from AuthorizerImageTag)" in table["AuthorizerFunction"]
     assert last_line(changed).startswith(
         "1 of 1 stack(s) would change: 3 resource change(s), 1 replacement(s)"
     )

@@ -51,7 +51,9 @@ def test_invoke_migrate_goes_up_and_down(tmp_path: Path) -> None:
     invoke = [sys.executable, "-m", "invoke", "migrate", "--database-url", url]
     up = subprocess.run(invoke, cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert up.returncode == 0 and "at revision 0001 (was base)" in up.stdout, up.stdout + up.stderr
-    down = subprocess.run([*invoke, "--revision", "-1"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    down = subprocess.run(
+        [*invoke, "--revision", "-1", "--yes"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     assert down.returncode == 0 and "at revision base (was 0001)" in down.stdout
     bad = subprocess.run([*invoke, "--revision", "nope"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert bad.returncode != 0

@@ -7,25 +7,33 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_PATH = Path("data") / "app.db"
 MIN_SECRET_LENGTH = 32
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """The database's settings alone: what the migrations need, without the app's secrets."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    app_env: Literal["dev", "test", "prod"] = "prod"
     database_url: str = f"sqlite+aiosqlite:///./{DEFAULT_DATABASE_PATH.as_posix()}"
     # "wal-exclusive" keeps WAL's speed without the shared-memory index that EFS cannot provide across
     # hosts; "delete" is the classic rollback journal. See app/core/db.py for the measurement.
     sqlite_journal: Literal["wal-exclusive", "delete"] = "wal-exclusive"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class Settings(DatabaseSettings):
+    app_env: Literal["dev", "test", "prod"] = "prod"
+
     jwt_secret_key: str = ""
-    jwt_algorithm: Literal["HS256"] = "HS256"
     jwt_expire_minutes: int = Field(default=20, ge=1, le=24 * 60)
     bcrypt_rounds: int = Field(default=10, ge=4, le=16)
 
@@ -47,9 +55,15 @@ class Settings(BaseSettings):
             raise ValueError("set both ADMIN_USERNAME and ADMIN_PASSWORD, or neither")
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each environment variable at fault and what is wrong with it."""
+    reasons = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        variable = "_".join(str(part) for part in error["loc"]).upper()
+        reasons.append(f"{variable}: {message}" if variable else message)
+    return "configuration: " + "; ".join(reasons)
 
 
 @lru_cache

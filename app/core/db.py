@@ -7,9 +7,9 @@ WAL is enabled: SQLite then keeps the WAL index in process memory and never touc
 is that exactly one connection may hold the file, which suits a single-writer service: the pool is one
 connection, transactions are kept short, and slow work (bcrypt) never runs while holding it. WAL commits
 append to one file with `synchronous=NORMAL` (durable across application crashes; a power loss can lose only
-the last commits, never corrupt the file), and measured about 1.5x the write throughput of the rollback
-journal with `synchronous=FULL` (3,061 vs 2,051 writes/s), whose every commit also rewrites and syncs the
-database file and a journal beside it, each a round trip on EFS.
+the last commits, never corrupt the file), and write faster than the rollback journal with `synchronous=FULL`
+(the README has the measured figures), whose every commit also rewrites and syncs the database file and a
+journal beside it, each a round trip on EFS.
 """
 
 from __future__ import annotations
