@@ -179,6 +179,10 @@ def test_diff_describes_changes_without_making_them_and_leaves_no_change_set(dep
     assert last_line(changed).startswith(
         "1 of 1 stack(s) would change: 3 resource change(s), 1 replacement(s)"
     )
+    kept, _ = invoke(endpoint, "diff", *retagged, "--keep-images", "--cpu", "512", "--memory", "1024")
+    # As deploy --keep-images: the running images stay (only the template's parameter defaults would change).
+    assert kept.returncode == 1, kept.stdout + kept.stderr
+    assert "ecs1-app: would be updated: its parameters or tags only, no resource changes" in kept.stdout
     assert [s for s in change_sets(endpoint) if s["ExecutionStatus"] == "AVAILABLE"] == []
     after = client(endpoint, "ecs").describe_services(cluster="ecs1-cluster", services=["ecs1-api"])
     assert after["services"][0]["taskDefinition"] == before["services"][0]["taskDefinition"]
