@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lifecycle.aws import Aws, on_local_emulator
 from lifecycle.errors import LifecycleError, describe_error
-from lifecycle.stacks import StackResult, stack_outputs
+from lifecycle.stacks import Outcome, StackResult, stack_outputs
 from troposphere_templates.config import ProjectConfig
 
 USER_PREFIX = "smoke-"
@@ -243,7 +243,7 @@ def after_deploy(
     config: ProjectConfig, aws: Aws, app: StackResult | None, api_url: str | None, out: TextIO
 ) -> None:
     """`invoke deploy`'s last step: smoke-test the API when the application stack changed."""
-    if app is None or app.outcome not in ("created", "updated") or not api_url:
+    if app is None or app.outcome not in (Outcome.CREATED, Outcome.UPDATED) or not api_url:
         return
     if on_local_emulator(aws):
         print(
