@@ -11,12 +11,15 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import invoke
 from invoke import Context, Exit
 
 from lifecycle.project import RenderOptions
+
+if TYPE_CHECKING:
+    from troposphere_templates.config import ProjectConfig
 
 # Every option's help, written once: tasks that share an option share its meaning.
 HELP = {
@@ -63,6 +66,15 @@ HELP = {
     "stand-in-images": "local emulator only: register placeholder images instead of building (no Docker)",
     "keep-images": "with --stack app: deploy its template and settings, keep the images that run",
     "missing-only": "skip images whose tag the ECR repository already has (needs AWS credentials)",
+    "confirm": "show each stack's changes (as `invoke diff`) and ask before applying them",
+    "smoke": "check the live API with `invoke smoke` after the application stack changed (--no-smoke skips)",
+    # Day 2
+    "json": "print one JSON document (for scripts) instead of the table",
+    "url": "probe this API base URL's /health instead of the stack's (e.g. a local server)",
+    "source": "only this log: api, authorizer or gateway (default: all three, merged in time order)",
+    "since": "from this far back: 10m (default), 2h, 1d, or an ISO time like 2026-11-28T06:00",
+    "follow": "keep printing new events until Ctrl+C",
+    "filter": "CloudWatch Logs filter pattern, e.g. ERROR or '{ $.status = 5* }'",
 }
 
 
@@ -280,7 +292,8 @@ def cost(c: Context, template: str = "") -> None:
 
 @task(
     help=helps(
-        *RenderOptions.names(), "stack", "profile", "endpoint-url", "images", "stand-in-images", "keep-images"
+        *RenderOptions.names(),
+        *("stack", "profile", "endpoint-url", "images", "stand-in-images", "keep-images", "confirm", "smoke"),
     )
 )
 def deploy(
@@ -291,6 +304,8 @@ def deploy(
     images: bool = False,
     stand_in_images: bool = False,
     keep_images: bool = False,
+    confirm: bool = False,
+    smoke: bool = True,
     connection_arn: str = "",
     github_repo: str = "",
     branch: str = "",
@@ -309,10 +324,13 @@ def deploy(
 
     from lifecycle.aws import Aws
     from lifecycle.deploy import deploy as deploy_stacks
+    from lifecycle.diff import confirm_each
     from lifecycle.project import render_templates
+    from lifecycle.smoke import after_deploy as smoke_after_deploy
 
     options = RenderOptions.pick(locals())
     with aws_errors():
+        review = confirm_each(sys.stdin, sys.stdout) if confirm else None
         config = options.config()
         render_templates(config, options.out)
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
@@ -325,7 +343,11 @@ def deploy(
             stand_in_images=stand_in_images,
             keep_images=keep_images,
             explicit_image_tag=options.explicit_image_tag,
+            review=review,
         )
+        if smoke:
+            app = next((r for r in result.stacks if r.name == config.app_stack), None)
+            smoke_after_deploy(config, aws, app, result.api_url, sys.stdout)
     print(result.summary())
 
 
@@ -415,3 +437,165 @@ def local_aws(c: Context, port: str = "5000") -> None:
         serve(number)
     except EmulatorError as exc:
         raise Exit(f"error: {exc}") from None
+
+
+# Day 2: the deployed stack
+
+
+def _ops_config(region: str, project: str) -> ProjectConfig:
+    """The config the day-2 tasks (status, logs, smoke) read the deployed names from."""
+    from lifecycle.project import project_config
+
+    return project_config({"region": region, "project": project})
+
+
+@task(help=helps("json", "url", "region", "profile", "endpoint-url", "project"))
+def status(
+    c: Context,
+    json: bool = False,
+    url: str = "",
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    project: str = "",
+) -> None:
+    """Show the stacks, the service's rollout, the API's health and the cost; exit 1 when unhealthy."""
+    from lifecycle.aws import Aws
+    from lifecycle.status import gather, render
+
+    with aws_errors():
+        config = _ops_config(region, project)
+        report = gather(
+            config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url), url=url
+        )
+    print(report.to_json() if json else render(report))
+    if not report.healthy:
+        raise Exit(code=1)
+
+
+@task(
+    help=helps(
+        "source", "since", "follow", "region", "profile", "endpoint-url", "project", filter_=HELP["filter"]
+    )
+)
+def logs(
+    c: Context,
+    source: str = "",
+    since: str = "10m",
+    follow: bool = False,
+    filter_: str = "",
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    project: str = "",
+) -> None:
+    """Print the API's, the authorizer's and the gateway's logs, one line per event."""
+    from lifecycle.aws import Aws
+    from lifecycle.logs import run
+
+    with user_errors("stopped following the logs"):
+        config = _ops_config(region, project)
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        run(config, aws, sys.stdout, sys.stderr, source, since, filter_, keep_following=follow)
+
+
+@task(
+    help=helps(
+        *RenderOptions.names(),
+        "stack",
+        "profile",
+        "endpoint-url",
+        "keep-images",
+        images="accepted as for deploy; diff builds nothing",
+        stand_in_images="accepted as for deploy; diff registers nothing",
+    )
+)
+def diff(
+    c: Context,
+    stack: str = "all",
+    profile: str = "",
+    endpoint_url: str = "",
+    images: bool = False,
+    stand_in_images: bool = False,
+    keep_images: bool = False,
+    connection_arn: str = "",
+    github_repo: str = "",
+    branch: str = "",
+    region: str = "",
+    ecr_repository: str = "",
+    artifact_bucket: str = "",
+    cpu: str = "",
+    memory: str = "",
+    architecture: str = "",
+    capacity_provider: str = "",
+    image_tag: str = "",
+    out: str = "build/templates",
+) -> None:
+    """Show what `invoke deploy` with the same options would change; exit 1 when something would."""
+    from pathlib import Path
+
+    from lifecycle.aws import Aws
+    from lifecycle.diff import diff as stack_diffs
+    from lifecycle.diff import render as render_diffs
+    from lifecycle.project import render_templates
+
+    options = RenderOptions.pick(locals())
+    with user_errors("interrupted: nothing was changed; the change sets made so far are deleted"):
+        config = options.config()
+        render_templates(config, options.out)
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        diffs = stack_diffs(
+            config,
+            aws,
+            Path(options.out),
+            stack=stack,
+            keep_images=keep_images,
+            explicit_image_tag=options.explicit_image_tag,
+        )
+    print(render_diffs(diffs))
+    if any(d.changed for d in diffs):
+        raise Exit(code=1)
+
+
+@task(
+    help=helps(
+        "region",
+        "profile",
+        "endpoint-url",
+        "project",
+        url="check this API base URL instead of the stack's, e.g. http://127.0.0.1:8000 (`invoke serve`); "
+        "its admin is then ADMIN_USERNAME/ADMIN_PASSWORD when set",
+    )
+)
+def smoke(
+    c: Context, url: str = "", region: str = "", profile: str = "", endpoint_url: str = "", project: str = ""
+) -> None:
+    """Check the live API as a client: health, sign up, log in, a location, delete; exit 1 on a failure."""
+    from lifecycle.aws import Aws
+    from lifecycle.smoke import SmokeFailed, admin_source, api_url_of
+    from lifecycle.smoke import smoke as smoke_test
+
+    with aws_errors():
+        config = _ops_config(region, project)
+        aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+        try:
+            smoke_test(
+                url or api_url_of(config, aws), admin_source(config, aws, local_url=bool(url)), sys.stdout
+            )
+        except SmokeFailed as exc:
+            raise Exit(f"error: smoke test failed at {exc}") from None
+
+
+@task(
+    help=helps("template", out="folder to write architecture.svg and architecture.png into (default: docs)")
+)
+def diagram(c: Context, template: str = "", out: str = "docs") -> None:
+    """Draw the application stack from its rendered template as SVG and PNG (needs Graphviz)."""
+    from pathlib import Path
+
+    from lifecycle.diagram import draw
+    from lifecycle.project import app_template
+
+    with user_errors(), app_template(template) as (path, _):
+        written = draw(path, Path(out))
+    print(f"drew {template or 'the application stack'} into {' and '.join(str(p) for p in written)}")

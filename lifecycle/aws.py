@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 # Few quick retries: a wrong endpoint or region should fail in seconds, not after minutes of back-off.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
@@ -36,3 +39,8 @@ class Aws:
     @cached_property
     def account_id(self) -> str:
         return self.client("sts").get_caller_identity()["Account"]
+
+
+def on_local_emulator(aws: Aws, service: str = "cloudformation") -> bool:
+    """True when the calls go to an emulator on this machine (`invoke local-aws`), never to AWS."""
+    return urlparse(aws.client(service).meta.endpoint_url).hostname in LOOPBACK_HOSTS

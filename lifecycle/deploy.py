@@ -9,13 +9,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from lifecycle.aws import Aws
+from lifecycle.aws import Aws, on_local_emulator
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags, tags_immutable
 from lifecycle.progress import Progress
-from lifecycle.stacks import Outcome, ParameterValues, StackResult, Stacks, stack_parameters
+from lifecycle.stacks import (
+    ChangeSet,
+    Outcome,
+    ParameterSource,
+    ParameterValues,
+    StackResult,
+    Stacks,
+    stack_parameters,
+)
 from troposphere_templates.config import (
     CLOUDFORMATION_ROLE_OUTPUT,
     IMAGE_TAG_PARAMETERS,
@@ -154,7 +161,11 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
     from lifecycle import images
 
     if not images.docker_available():
-        emulator = "; against this local emulator, --stand-in-images needs no Docker" if is_local(aws) else ""
+        emulator = (
+            "; against this local emulator, --stand-in-images needs no Docker"
+            if on_local_emulator(aws, "ecr")
+            else ""
+        )
         raise LifecycleError(
             f"no Docker engine available to build the images "
             f"{config.api_image_tag(tag)} and {config.authorizer_image_tag(tag)}: "
@@ -163,9 +174,6 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
     uri = images.repository_uri(config.ecr_repository, aws)
     images.build_images(tag, uri, images.platform_for(config.architecture), echo=progress.line)
     images.push_images(tag, uri, aws, echo=progress.line)
-
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def stand_in_manifest(image: str) -> str:
@@ -180,13 +188,8 @@ def stand_in_manifest(image: str) -> str:
     return json.dumps(manifest)
 
 
-def is_local(aws: Aws) -> bool:
-    """True when the AWS calls go to an emulator on this machine (--endpoint-url or AWS_ENDPOINT_URL)."""
-    return urlparse(aws.client("ecr").meta.endpoint_url).hostname in LOOPBACK_HOSTS
-
-
 def require_local(aws: Aws) -> None:
-    if not is_local(aws):
+    if not on_local_emulator(aws, "ecr"):
         raise LifecycleError(
             "--stand-in-images is for the local emulator only: set AWS_ENDPOINT_URL=http://127.0.0.1:<port>"
         )
@@ -202,6 +205,67 @@ def register_stand_in_images(aws: Aws, repository: str, images: list[str], progr
         progress.line(f"{repository}:{image}: stand-in image registered (local emulator, no Docker build)")
 
 
+@dataclass
+class StackPlan:
+    """One stack as deploy would create or update it (and diff shows it)."""
+
+    name: str
+    body: str
+    parameters: ParameterSource
+    tags: dict[str, str]
+    create: bool = True  # False: change the stack only if it exists (--keep-images)
+
+
+def stack_plans(
+    config: ProjectConfig,
+    templates_dir: Path,
+    stack: str = "all",
+    keep_images: bool = False,
+    explicit_image_tag: bool = True,
+    progress: Progress | None = None,
+) -> list[StackPlan]:
+    """The stacks `--stack` selects, from the rendered templates, in deploy order: pipelines first (their
+    roles may deploy the application stack, and clean deletes in reverse), the application stack last.
+    The app stack's parameters are computed from the stack as it is when its change set is made: with
+    `keep_images`, the images that run stay; otherwise each image moves only forward in this checkout's
+    history unless its tag was given explicitly."""
+    if stack not in STACK_CHOICES:
+        raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    if keep_images and stack != "app":
+        raise LifecycleError(
+            "--keep-images deploys only the app stack's template: use it with --stack app alone"
+        )
+    progress = progress or Progress()
+    tags = {"project": config.project}
+    plans = []
+    if stack in ("pipelines", "all"):
+        if not config.connection_arn:
+            raise LifecycleError(
+                "the pipelines need the ARN of a CodeConnections GitHub connection: create one by hand "
+                "(console: Developer Tools > Settings > Connections) and pass --connection-arn"
+            )
+        for kind, name in config.pipeline_stacks.items():
+            body = read_template(templates_dir, f"{kind}-pipeline.json")
+            plans.append(StackPlan(name, body, pipeline_parameters(config, body, name), tags))
+    if stack in ("app", "all"):
+        body = read_template(templates_dir, "app.json")
+        app_config = json.loads(read_template(templates_dir, "app-config.json"))
+        wanted = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
+        values: Callable[[dict[str, Any] | None], ParameterValues]
+        if keep_images:
+            values = keep_running_images(config, wanted)
+        else:
+            values = forward_only_images(wanted, explicit_image_tag, progress)
+        app_tags = {**app_config.get("Tags", {}), **tags}
+        plans.append(StackPlan(config.app_stack, body, values, app_tags, create=not keep_images))
+    return plans
+
+
+def stack_role(config: ProjectConfig, stacks: Stacks, plan: StackPlan) -> str | None:
+    """The role CloudFormation changes `plan`'s stack with: the create pipeline's role for the app stack."""
+    return cloudformation_role(config, stacks) if plan.name == config.app_stack else None
+
+
 def deploy(
     config: ProjectConfig,
     aws: Aws,
@@ -213,71 +277,54 @@ def deploy(
     explicit_image_tag: bool = True,
     progress: Progress | None = None,
     poll_seconds: float = 3.0,
+    review: Callable[[ChangeSet], bool] | None = None,
 ) -> DeployResult:
-    """Deploy the stacks. `keep_images` (the create pipeline) changes only the app stack's template and
-    settings, keeping the images that run, and only if the stack exists; otherwise each image moves only
-    forward in this checkout's history unless its tag was given explicitly."""
-    if stack not in STACK_CHOICES:
-        raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    """Deploy the stacks (see `stack_plans`). `keep_images` (the create pipeline) changes only the app stack's
+    template and settings, and only if the stack exists. `review`, when given, sees each stack's change set
+    and may decline it (`deploy --confirm`)."""
     if stand_in_images:
         # Before anything is created: a refusal must leave the account as it was.
         require_local(aws)
-    if keep_images and (stack != "app" or images or stand_in_images):
+    if keep_images and (images or stand_in_images):
         raise LifecycleError(
             "--keep-images deploys only the app stack's template: use it with --stack app alone"
         )
     progress = progress or Progress()
+    plans = stack_plans(config, templates_dir, stack, keep_images, explicit_image_tag, progress)
     started = time.monotonic()
     with_app = stack in ("app", "all")
-    with_pipelines = stack in ("pipelines", "all")
-    if with_pipelines and not config.connection_arn:
-        raise LifecycleError(
-            "the pipelines need the ARN of a CodeConnections GitHub connection: create one by hand "
-            "(console: Developer Tools > Settings > Connections) and pass --connection-arn"
-        )
-    bodies = {}
-    if with_pipelines:
-        for kind in config.pipeline_stacks:
-            bodies[kind] = read_template(templates_dir, f"{kind}-pipeline.json")
-    if with_app:
-        bodies["app"] = read_template(templates_dir, "app.json")
-        app_config = json.loads(read_template(templates_dir, "app-config.json"))
-
     tags = {"project": config.project}
     bucket = config.artifact_bucket_name(aws.account_id)
+    images_line = "the running images" if keep_images else f"images :*-{config.image_tag}"
+    progress.line(
+        f"deploy {', '.join(plan.name for plan in plans)} to {aws.region or config.region} "
+        f"(account {aws.account_id}), {images_line}"
+    )
     if not keep_images:
         progress.line(ensure_repository(aws, config.ecr_repository, tags))
         progress.line(ensure_bucket(aws, bucket, tags))
-        needed = app_config if with_app else {}
-        _ensure_images(config, aws, needed, with_app, images, stand_in_images, progress)
+        app_config = json.loads(read_template(templates_dir, "app-config.json")) if with_app else {}
+        _ensure_images(config, aws, app_config, with_app, images, stand_in_images, progress)
 
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
-    results = []
-    # Pipelines first: their roles may deploy the application stack, and clean deletes in reverse.
-    if with_pipelines:
-        for kind, name in config.pipeline_stacks.items():
-            parameters = pipeline_parameters(config, bodies[kind], name)
-            results.append(_report(progress, stacks.deploy(name, bodies[kind], parameters, tags, bucket)))
-    if with_app:
-        app_tags = {**app_config.get("Tags", {}), **tags}
-        wanted = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
-        values: Callable[[dict[str, Any] | None], ParameterValues]
-        if keep_images:
-            values = keep_running_images(config, wanted)
-        else:
-            values = forward_only_images(wanted, explicit_image_tag, progress)
-        result = stacks.deploy(
-            config.app_stack,
-            bodies["app"],
-            values,
-            app_tags,
-            bucket,
-            role_arn=cloudformation_role(config, stacks),
-            create=not keep_images,
+    results = [
+        _report(
+            progress,
+            stacks.deploy(
+                plan.name,
+                plan.body,
+                plan.parameters,
+                plan.tags,
+                bucket,
+                role_arn=stack_role(config, stacks, plan),
+                create=plan.create,
+                review=review,
+            ),
         )
-        results.append(_report(progress, result))
+        for plan in plans
+    ]
     api_url = api_url_from(stacks.outputs(config.app_stack))
-    return DeployResult(results, api_url, time.monotonic() - started, emulated=is_local(aws))
+    return DeployResult(results, api_url, time.monotonic() - started, emulated=on_local_emulator(aws))
 
 
 def _ensure_images(
@@ -344,5 +391,6 @@ def deploy_image(
 
 
 def _report(progress: Progress, result: StackResult) -> StackResult:
-    progress.line(f"{result.name}: {result.outcome} ({result.seconds:.1f}s)")
+    resources = f": {result.resources}" if result.resources else ""
+    progress.line(f"{result.name}: {result.outcome} in {result.seconds:.1f}s{resources}")
     return result

@@ -7,7 +7,8 @@ variable it came from, never a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -114,12 +115,13 @@ def render_templates(
     return written
 
 
-def cost_report(template: str = "") -> str:
-    """The cost report of `template`; without one, of build/templates/app.json if rendered, else of the
-    default configuration rendered into a temporary folder: the user's files are never written over."""
+@contextmanager
+def app_template(template: str = "") -> Iterator[tuple[Path, str]]:
+    """The app template to read, and how to name it: `template`; without one, build/templates/app.json if
+    rendered, else the default configuration rendered into a temporary folder: the user's files are never
+    written over."""
     import tempfile
 
-    from troposphere_templates.cost import report
     from troposphere_templates.render import render_all
 
     if template:
@@ -127,11 +129,20 @@ def cost_report(template: str = "") -> str:
             raise LifecycleError(
                 f"{template} does not exist: render it (invoke render --out <folder>) or leave out --template"
             )
-        return report(Path(template))
+        yield Path(template), template
+        return
     rendered = Path(DEFAULT_TEMPLATES_DIR) / "app.json"
     if rendered.is_file():
-        return report(rendered)
+        yield rendered, str(rendered)
+        return
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "app.json"
         render_all(project_config(), Path(folder))
-        return report(path).replace(str(path), f"the default configuration (no {rendered} yet)")
+        yield Path(folder) / "app.json", f"the default configuration (no {rendered} yet)"
+
+
+def cost_report(template: str = "") -> str:
+    """The cost report of `template` (see `app_template`)."""
+    from troposphere_templates.cost import report
+
+    with app_template(template) as (path, name):
+        return report(path).replace(str(path), name)

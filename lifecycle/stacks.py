@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
-from lifecycle.progress import Progress, format_event
+from lifecycle.progress import EventTable, Progress
 
 # CloudFormation refuses a TemplateBody over 51,200 bytes; larger templates go through S3 (TemplateURL).
 TEMPLATE_BODY_LIMIT = 51_200
@@ -85,6 +85,7 @@ class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UP_TO_DATE = "up to date"
+    NOT_CONFIRMED = "not confirmed"
     DELETED = "deleted"
     ABSENT = "absent"
 
@@ -110,12 +111,40 @@ def stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
 
 
+def _absent(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    return code == "ChangeSetNotFound" or "does not exist" in str(exc)
+
+
+def change_set_name(purpose: str) -> str:
+    """`deploy-20261128-070000-1a2b3c`: what made it and when, as the console lists it."""
+    return f"{purpose}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class ChangeSet:
+    """A change set of one stack: named before it is created, so that it can be deleted whatever happens."""
+
+    stack: str
+    change_type: str  # CREATE or UPDATE
+    name: str = field(default_factory=lambda: change_set_name("deploy"))
+    id: str = ""
+    stack_id: str = ""
+    changes: list[dict[str, Any]] = field(default_factory=list)  # CloudFormation's ResourceChange entries
+    discarded: bool = False
+
+    @property
+    def creates(self) -> bool:
+        return self.change_type == "CREATE"
+
+
 @dataclass
 class StackResult:
     name: str
     outcome: Outcome
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)
+    resources: str = ""  # what happened to the resources, e.g. "3 updated (1 replaced)"
 
 
 class Stacks:
@@ -160,36 +189,47 @@ class Stacks:
         return sorted(new, key=lambda e: e["Timestamp"])
 
     def wait(
-        self, stack_id: str, name: str, seen: set[str], operation_started: bool = True
+        self,
+        stack_id: str,
+        name: str,
+        seen: set[str],
+        operation_started: bool = True,
+        table: EventTable | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Stream events until the stack settles; return its final description and the events printed.
+        """Show resources as they settle until the stack settles; return its final description and the events.
 
         Right after an execute or delete call, CloudFormation may still report the stack's previous, settled
         status. For a call just made (`operation_started=False`), a settled status counts only once the
         stack's own event for that operation has arrived.
         """
         started = time.monotonic()
-        printed: list[dict[str, Any]] = []
+        table = table or EventTable(name, datetime.now(UTC))
+        self.progress.line(table.header())
+        events: list[dict[str, Any]] = []
         next_poll = 0.0
         while True:
             now = time.monotonic()
             if now >= next_poll:
                 stack = self.cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
                 for event in self._new_events(stack_id, seen):
-                    printed.append(event)
-                    self.progress.line("  " + format_event(event))
+                    events.append(event)
+                    self._show(table, event)
                     if event.get("PhysicalResourceId") == stack_id or event.get("LogicalResourceId") == name:
                         operation_started = True
                 if operation_started and not is_waiting_status(stack["StackStatus"]):
-                    # The last events can land just after the status: print them too.
+                    # The last events can land just after the status: show them too.
                     for event in self._new_events(stack_id, seen):
-                        printed.append(event)
-                        self.progress.line("  " + format_event(event))
+                        events.append(event)
+                        self._show(table, event)
                     self.progress.done()
-                    return stack, printed
+                    return stack, events
                 next_poll = now + self.poll_seconds
-            self.progress.status(f"{name} {stack['StackStatus']}", started)
+            self.progress.status(f"{name} {stack['StackStatus']} {table.busy()}".rstrip(), started)
             time.sleep(min(0.2, self.poll_seconds))
+
+    def _show(self, table: EventTable, event: dict[str, Any]) -> None:
+        for row in table.rows(event):
+            self.progress.line(row)
 
     # Deploy
 
@@ -241,13 +281,15 @@ class Stacks:
         bucket: str | None = None,
         role_arn: str | None = None,
         create: bool = True,
+        review: Callable[[ChangeSet], bool] | None = None,
     ) -> StackResult:
         """Create or update `name` through a change set; an empty change set means up to date.
 
         `body=None` keeps the deployed template (UsePreviousTemplate) and `create=False` only changes a stack
         that exists (the outcome is "absent" otherwise). When another deployment is changing the stack, this
         waits for it and computes a new change set from the stack as that deployment left it, so two
-        deployments never run at once and neither undoes the other's parameters.
+        deployments never run at once and neither undoes the other's parameters. `review` sees each change
+        set before it runs and may decline it (then it is deleted, nothing changes).
         """
         started = time.monotonic()
         for _ in range(BUSY_ATTEMPTS):
@@ -256,7 +298,9 @@ class Stacks:
                 return StackResult(name, Outcome.ABSENT, time.monotonic() - started)
             values = parameters(existing) if callable(parameters) else parameters
             try:
-                return self._deploy_once(name, existing, body, values, tags, bucket, role_arn, started)
+                return self._deploy_once(
+                    name, existing, body, values, tags, bucket, role_arn, started, review
+                )
             except StackBusy as busy:
                 self.progress.line(f"{name}: {busy}: waiting for it, then computing a new change set")
                 time.sleep(self.poll_seconds)
@@ -275,51 +319,39 @@ class Stacks:
         bucket: str | None,
         role_arn: str | None,
         started: float,
+        review: Callable[[ChangeSet], bool] | None,
     ) -> StackResult:
-        if existing and self._unchanged(existing, body, values, tags):
+        if existing and self.unchanged(existing, body, values, tags):
             return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, stack_outputs(existing))
-        change_type = "UPDATE" if existing else "CREATE"
         if body is None and existing is None:
             raise LifecycleError(f"stack {name} does not exist: there is no deployed template to reuse")
-        template = (
-            {"UsePreviousTemplate": True} if body is None else self._template_argument(name, body, bucket)
-        )
-        change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        change_set = ChangeSet(name, "UPDATE" if existing else "CREATE")
         try:
-            created = self.cfn.create_change_set(
-                StackName=name,
-                ChangeSetName=change_set_name,
-                ChangeSetType=change_type,
-                Parameters=change_set_parameters(values),
-                Capabilities=CAPABILITIES,
-                **({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]} if tags else {}),
-                **({"RoleARN": role_arn} if role_arn else {}),
-                **template,
-            )
-        except ClientError as exc:
-            # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
-            if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
+            if not self.create_change_set(change_set, body, values, tags, bucket, started, role_arn):
                 return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, self.outputs(name))
-            if is_busy(exc):
-                raise StackBusy("another deployment is changing it") from None
+            if review and not review(change_set):
+                self.discard(change_set)
+                seconds = time.monotonic() - started
+                return StackResult(name, Outcome.NOT_CONFIRMED, seconds, self.outputs(name))
+        except BaseException:
+            self.discard(change_set)
             raise
-        change_set = self._wait_change_set(created["Id"], name, started)
-        if change_set["Status"] == "FAILED":
-            reason = " ".join(str(change_set.get("StatusReason", "")).split())
-            self.cfn.delete_change_set(ChangeSetName=created["Id"])
-            if any(marker in reason for marker in NO_CHANGE_REASONS):
-                return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, self.outputs(name))
-            raise LifecycleError(f"stack {name}: the change set failed: {reason}")
-        stack_id = created["StackId"]
+        stack_id = change_set.stack_id
         seen = self._seen_events(stack_id)
+        resources = {c["LogicalResourceId"]: c["ResourceType"] for c in change_set.changes}
         try:
-            self.cfn.execute_change_set(ChangeSetName=created["Id"])
+            self.cfn.execute_change_set(ChangeSetName=change_set.id)
         except ClientError as exc:
             if is_busy(exc):
+                # The stack (even one this change set created) is the other deployment's now: only the
+                # obsolete change set goes.
+                self.discard(change_set, keep_stack=True)
                 raise StackBusy("another deployment changed it since this change set was computed") from None
             raise
-        self.progress.line(f"{name}: {'creating' if change_type == 'CREATE' else 'updating'}")
-        stack, events = self.wait(stack_id, name, seen, operation_started=False)
+        verb = "creating" if change_set.creates else "updating"
+        self.progress.line(f"{name}: {verb} ({len(resources)} resource change(s))")
+        table = EventTable(name, datetime.now(UTC), resources)
+        stack, events = self.wait(stack_id, name, seen, operation_started=False, table=table)
         status = stack["StackStatus"]
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
             next_step = (
@@ -328,13 +360,106 @@ class Stacks:
                 else "the next deploy retries; `invoke clean` removes it"
             )
             raise LifecycleError(
-                f"stack {name} {change_type.lower()} failed ({status}): "
+                f"stack {name} {change_set.change_type.lower()} failed ({status}): "
                 f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
             )
-        outcome = Outcome.CREATED if change_type == "CREATE" else Outcome.UPDATED
-        return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack))
+        outcome = Outcome.CREATED if change_set.creates else Outcome.UPDATED
+        return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack), table.summary())
 
-    def _unchanged(
+    # Change sets
+
+    def create_change_set(
+        self,
+        change_set: ChangeSet,
+        body: str | None,
+        values: ParameterValues,
+        tags: dict[str, str],
+        bucket: str | None,
+        started: float,
+        role_arn: str | None = None,
+    ) -> bool:
+        """Create `change_set` and wait until CloudFormation has computed it; False when it changes nothing
+        (the empty change set is deleted then)."""
+        return self.start_change_set(
+            change_set, body, values, tags, bucket, role_arn
+        ) and self.finish_change_set(change_set, started)
+
+    def start_change_set(
+        self,
+        change_set: ChangeSet,
+        body: str | None,
+        values: ParameterValues,
+        tags: dict[str, str],
+        bucket: str | None,
+        role_arn: str | None = None,
+    ) -> bool:
+        """Ask CloudFormation for the change set (computed in the background); False when it says at once
+        that nothing changes. `body=None` keeps the deployed template; a value of None, the parameter's
+        current value. StackBusy when another deployment is changing the stack."""
+        template = (
+            {"UsePreviousTemplate": True}
+            if body is None
+            else self._template_argument(change_set.stack, body, bucket)
+        )
+        try:
+            created = self.cfn.create_change_set(
+                StackName=change_set.stack,
+                ChangeSetName=change_set.name,
+                ChangeSetType=change_set.change_type,
+                Parameters=change_set_parameters(values),
+                Capabilities=CAPABILITIES,
+                **({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]} if tags else {}),
+                **({"RoleARN": role_arn} if role_arn else {}),
+                **template,
+            )
+        except ClientError as exc:
+            # Refused: nothing was made, so there is nothing to delete (and an empty stack under this name,
+            # if any, belongs to another deployment).
+            change_set.discarded = True
+            # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
+            if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
+                return False
+            if is_busy(exc):
+                raise StackBusy("another deployment is changing it") from None
+            raise
+        change_set.id, change_set.stack_id = created["Id"], created["StackId"]
+        return True
+
+    def finish_change_set(self, change_set: ChangeSet, started: float) -> bool:
+        """Wait for a started change set and read all its changes; False when it changes nothing."""
+        described = self._wait_change_set(change_set.id, change_set.stack, started)
+        if described["Status"] == "FAILED":
+            reason = " ".join(str(described.get("StatusReason", "")).split())
+            self.discard(change_set)
+            if any(marker in reason for marker in NO_CHANGE_REASONS):
+                return False
+            raise LifecycleError(f"stack {change_set.stack}: the change set failed: {reason}")
+        changes = described.get("Changes", [])
+        token = described.get("NextToken")
+        while token:
+            page = self.cfn.describe_change_set(ChangeSetName=change_set.id, NextToken=token)
+            changes += page.get("Changes", [])
+            token = page.get("NextToken")
+        change_set.changes = [c["ResourceChange"] for c in changes if c.get("Type") == "Resource"]
+        return True
+
+    def discard(self, change_set: ChangeSet, keep_stack: bool = False) -> None:
+        """Delete the change set, and (unless `keep_stack`) the empty REVIEW_IN_PROGRESS stack a CREATE change
+        set made; safe whatever happened before (also after an interruption in the middle of creating it)."""
+        if change_set.discarded:
+            return
+        try:
+            self.cfn.delete_change_set(ChangeSetName=change_set.name, StackName=change_set.stack)
+        except ClientError as exc:
+            if not _absent(exc):
+                raise
+        if change_set.creates and not keep_stack:
+            stack = self.describe(change_set.stack)
+            if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+                self.cfn.delete_stack(StackName=stack["StackId"])
+        change_set.discarded = True
+
+    def unchanged(
         self, stack: dict[str, Any], body: str | None, values: ParameterValues, tags: dict[str, str]
     ) -> bool:
         """Same template, parameter values and tags as deployed: no change set needed.

@@ -1,9 +1,15 @@
 """AWS::ECS::* emulations replacing moto's own, which drop most properties (CPU, memory, network mode, roles,
 EFS volumes, network configuration, service registries, capacity provider strategy) and never delete anything
-when the stack is deleted."""
+when the stack is deleted.
+
+moto has no service scheduler either (a service never runs a task), so the Service emulation plays ECS's part:
+each deployment starts `DesiredCount` tasks of the service's task definition, stops the tasks of the previous
+one with ECS's reason, and completes. There is no image to pull, so tasks start at once and keep running.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from local_aws._base import Emulated, NamedResource, ReplacementRequired
@@ -11,7 +17,13 @@ from local_aws._props import camelize
 from local_aws.moto_adapter import (
     CloudFormationModel,
     EC2ContainerServiceBackend,
+    NetworkInterface,
+    Task,
+    ec2_backends,
     ecs_backends,
+    mock_random,
+    state_manager,
+    utcnow,
     validate_network,
 )
 
@@ -149,6 +161,100 @@ class TaskDefinition(Emulated, CloudFormationModel):
         _backend(account_id, region_name).deregister_task_definition(self.arn)
 
 
+# ECS's stoppedReason for a task that a new deployment replaces.
+DEPLOYMENT_STOP_REASON = "Scaling activity initiated by (deployment {deployment})"
+SERVICE_DELETED_REASON = "Service {service} was deleted"
+
+
+def keep_tasks_running() -> None:
+    """moto moves a task one state towards STOPPED each time it is described; ECS keeps it RUNNING until it
+    is stopped (moto's documented state-transition setting)."""
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 2**31})
+    # moto's awsvpc task reads its network interface's private DNS name, which moto's interface lacks.
+    if not hasattr(NetworkInterface, "private_dns_name"):
+        NetworkInterface.private_dns_name = property(  # type: ignore[attr-defined]
+            lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"
+        )
+
+
+def _service_tasks(backend: EC2ContainerServiceBackend, service: Any) -> list[Any]:
+    return [
+        task
+        for task in backend.tasks.get(service.cluster_name, {}).values()
+        if task.group == f"service:{service.name}" and task.desired_status == "RUNNING"
+    ]
+
+
+def _stop(backend: EC2ContainerServiceBackend, service: Any, tasks: list[Any], reason: str) -> None:
+    for task in tasks:
+        backend.stop_task(service.cluster_name, task.task_arn, reason)
+        task.stopped_at = datetime.now(UTC)
+        task.stop_code = "ServiceSchedulerInitiated"
+        for container in task.containers:
+            container.last_status = "STOPPED"
+        # As in ECS, a stopped task's network interface goes with it.
+        for attachment in task.attachments:
+            for detail in attachment["details"]:
+                if detail["name"] == "networkInterfaceId":
+                    ec2_backends[backend.account_id][backend.region_name].delete_network_interface(
+                        detail["value"]
+                    )
+
+
+def _deploy(backend: EC2ContainerServiceBackend, service: Any) -> None:
+    """A new deployment of the service: replace tasks of another task definition, run the desired count."""
+    deployment_id = f"ecs-svc/{mock_random.randint(0, 32**12)}"
+    tasks = _service_tasks(backend, service)
+    outdated = [task for task in tasks if task.task_definition_arn != service.task_definition]
+    _stop(backend, service, outdated, DEPLOYMENT_STOP_REASON.format(deployment=deployment_id))
+    current = [task for task in tasks if task not in outdated]
+    _stop(
+        backend,
+        service,
+        current[service.desired_count :],
+        DEPLOYMENT_STOP_REASON.format(deployment=deployment_id),
+    )
+    # moto's run_task would size the task from per-container memory, which a Fargate task need not have.
+    cluster = backend._get_cluster(service.cluster_name)
+    definition = backend.describe_task_definition(service.task_definition)
+    now = datetime.now(UTC)
+    for _ in range(max(0, service.desired_count - len(current))):
+        task = Task(
+            cluster,
+            definition,
+            container_instance_arn=None,
+            resource_requirements=None,
+            backend=backend,
+            group=f"service:{service.name}",
+            launch_type="FARGATE",
+            started_by=deployment_id,
+            networking_configuration=service.network_configuration or None,
+        )
+        task.created_at = task.started_at = now
+        for container in task.containers:
+            container.last_status = "RUNNING"
+        backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+    service.running_count, service.pending_count = service.desired_count, 0
+    now = utcnow()
+    previous = service.deployments[0] if service.deployments else {}
+    service.deployments = [
+        {
+            **previous,
+            "id": deployment_id,
+            "status": "PRIMARY",
+            "taskDefinition": service.task_definition,
+            "desiredCount": service.desired_count,
+            "pendingCount": 0,
+            "runningCount": service.desired_count,
+            "failedTasks": 0,
+            "createdAt": now,
+            "updatedAt": now,
+            "rolloutState": "COMPLETED",
+            "rolloutStateReason": f"ECS deployment {deployment_id} completed.",
+        }
+    ]
+
+
 class Service(Emulated, CloudFormationModel):
     CFN_TYPE = "AWS::ECS::Service"
     NAME_PROPERTY = "ServiceName"
@@ -202,6 +308,7 @@ class Service(Emulated, CloudFormationModel):
             role_arn=props.get("Role"),
         )
         cls._apply_settings(service, props)
+        _deploy(_backend(account_id, region_name), service)
         return cls(cluster, service.name, service.arn)
 
     def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> Service:
@@ -211,7 +318,8 @@ class Service(Emulated, CloudFormationModel):
         )
         if replaced:
             raise ReplacementRequired
-        service = _backend(account_id, region_name).update_service(
+        backend = _backend(account_id, region_name)
+        service = backend.update_service(
             {
                 "cluster": self.cluster,
                 "service": self.name,
@@ -220,8 +328,17 @@ class Service(Emulated, CloudFormationModel):
             }
         )
         type(self)._apply_settings(service, props)
+        _deploy(backend, service)
         return self
 
     def delete(self, account_id: str, region_name: str) -> None:
         # CloudFormation scales the service to zero and deletes it; moto then shows it INACTIVE, like AWS.
-        _backend(account_id, region_name).delete_service(self.cluster, self.name, force=True)
+        backend = _backend(account_id, region_name)
+        service = backend._get_service(self.cluster, self.name)
+        _stop(
+            backend,
+            service,
+            _service_tasks(backend, service),
+            SERVICE_DELETED_REASON.format(service=self.name),
+        )
+        backend.delete_service(self.cluster, self.name, force=True)

@@ -6,10 +6,12 @@ from typing import Any
 
 from local_aws import (
     apigatewayv2,
+    change_sets,
     devtools,
     ecs,
     failure,
     iam_resources,
+    log_filters,
     moto_gaps,
     secretsmanager,
     servicediscovery,
@@ -39,8 +41,11 @@ def install() -> None:
         cache.cache_clear()
     moto_gaps.install()
     apigatewayv2.install()
+    ecs.keep_tasks_running()
+    log_filters.install()
     stacks.install()
     iam_resources.install()
+    change_sets.install()
 
 
 def unsupported_types(template: dict[str, Any]) -> list[str]:

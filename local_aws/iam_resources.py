@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from moto.cloudformation.models import cloudformation_backends
-from moto.cloudformation.responses import CloudFormationResponse
-from moto.ecr.responses import ECRResponse
-from moto.iam.models import Role
-from moto.utilities.utils import get_partition
+from local_aws.moto_adapter import (
+    CloudFormationResponse,
+    ECRResponse,
+    Role,
+    cloudformation_backends,
+    get_partition,
+)
 
 
 def _ecr_resource(self: Any) -> str:

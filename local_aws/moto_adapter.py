@@ -52,23 +52,31 @@ from moto.cloudformation.models import (
     Stack,
     cloudformation_backends,
 )
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.cloudformation.utils import generate_stack_id
 from moto.codebuild.models import CodeBuild, CodeBuildBackend, codebuild_backends
 from moto.codepipeline.exceptions import InvalidStructureException
 from moto.codepipeline.models import CodePipeline, CodePipelineBackend, codepipeline_backends
 from moto.core.common_models import CloudFormationModel
 from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 from moto.ec2.models.internet_gateways import InternetGateway
 from moto.ec2.models.route_tables import Route, RouteTable
 from moto.ec2.models.security_groups import SecurityGroupIngress
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
-from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
+from moto.ecr.responses import ECRResponse
+from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.efs.models import AccessPoint, FileSystem, MountTarget, efs_backends
 from moto.iam.exceptions import NotFoundException
-from moto.iam.models import iam_backends
+from moto.iam.models import Role, iam_backends
+from moto.logs import utils as moto_log_utils
+from moto.logs.exceptions import InvalidParameterException
 from moto.logs.models import LogGroup
+from moto.moto_api import state_manager
+from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.route53.models import route53_backends
@@ -80,78 +88,88 @@ from moto.utilities.utils import get_partition
 __all__ = [
     "AccessPoint",
     "ActionResult",
+    "add_stack_event",
     "AlreadyExistsException",
+    "apigatewayv2_backends",
     "ApiGatewayV2Backend",
     "ApiGatewayV2Response",
     "ApiNotFound",
+    "cfn_responses",
     "Change",
     "ChangeSet",
+    "check_version",
+    "cloudformation_backends",
     "CloudFormationBackend",
     "CloudFormationError",
     "CloudFormationModel",
+    "CloudFormationResponse",
     "CodeBuild",
+    "codebuild_backends",
     "CodeBuildBackend",
     "CodePipeline",
+    "codepipeline_backends",
     "CodePipelineBackend",
+    "ec2_backends",
     "EC2ContainerServiceBackend",
+    "ECRResponse",
+    "ecs_backends",
+    "efs_backends",
     "EmptyResult",
     "Event",
     "FakeSecret",
     "FileSystem",
-    "InternetGateway",
-    "InvalidStructureException",
-    "LogGroup",
-    "MOTO_VERSION",
-    "MountTarget",
-    "NotFoundException",
-    "ReportingMotoServer",
-    "Route",
-    "RouteTable",
-    "SecretsManagerBackend",
-    "SecurityGroupIngress",
-    "ServiceDiscoveryBackend",
-    "Stack",
-    "TESTED_MOTO",
-    "UnformattedGetAttTemplateException",
-    "UnsupportedMoto",
-    "VPCEndPoint",
-    "VPCGatewayAttachment",
-    "ValidationError",
-    "add_stack_event",
-    "apigatewayv2_backends",
-    "cfn_responses",
-    "check_version",
-    "cloudformation_backends",
-    "codebuild_backends",
-    "codepipeline_backends",
-    "ec2_backends",
-    "ecs_backends",
-    "efs_backends",
     "generate_stack_id",
     "get_partition",
+    "iam_backends",
+    "InternetGateway",
+    "InvalidParameterException",
+    "InvalidStructureException",
     "keep",
     "kept",
-    "iam_backends",
     "lambda_backends",
+    "LogGroup",
+    "mock_random",
+    "moto_log_utils",
+    "MOTO_VERSION",
+    "MountTarget",
+    "NetworkInterface",
     "new_resource_map",
     "new_stack",
+    "NotFoundException",
     "original",
     "parse_template",
     "parsed_resources",
     "parsing",
     "patch",
     "rebuild_outputs",
+    "ReportingMotoServer",
     "reset_backends",
     "resource_map_location",
     "resource_templates",
+    "Role",
+    "Route",
     "route53_backends",
+    "RouteTable",
     "s3_backends",
     "secretsmanager_backends",
+    "SecretsManagerBackend",
+    "SecurityGroupIngress",
     "servicediscovery_backends",
+    "ServiceDiscoveryBackend",
     "set_file_system_backup",
     "set_resource_templates",
     "set_template",
+    "Stack",
+    "state_manager",
+    "Task",
+    "TESTED_MOTO",
+    "UnformattedGetAttTemplateException",
+    "UnsupportedMoto",
+    "utcnow",
     "validate_network",
+    "ValidationError",
+    "VPCEndPoint",
+    "VPCGatewayAttachment",
 ]
 
 

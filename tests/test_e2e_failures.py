@@ -99,7 +99,9 @@ def test_a_create_that_fails_midway_names_the_resource_and_the_next_deploy_recre
         "error: stack ecs1-app create failed (ROLLBACK_COMPLETE): Boom (Local::Test::Failure): disk full; "
         "the next deploy deletes and recreates it; `invoke clean` removes it"
     )
-    assert "Service                           AWS::ECS::Service                     CREATE_COMPLETE" in output
+    rows = [line.split()[1:4] for line in output.splitlines() if line.startswith("  ")]
+    assert ["Service", "AWS::ECS::Service", "CREATE_COMPLETE"] in rows
+    assert ["Service", "AWS::ECS::Service", "DELETE_COMPLETE"] in rows, "rolled back"
     assert app_stack(endpoint)["StackStatus"] == "ROLLBACK_COMPLETE"
     assert client(endpoint, "apigatewayv2").get_apis()["Items"] == [], "rolled back"
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifecycle.deploy import deploy_image, is_ancestor
+from lifecycle.deploy import StackPlan, deploy_image, forward_only_images, is_ancestor
+from lifecycle.diff import stack_diffs
 from lifecycle.errors import LifecycleError
 from lifecycle.stacks import Stacks, stack_parameters
 from tests.lifecycle_support import (
@@ -92,17 +93,42 @@ def test_a_stack_from_before_one_parameter_per_image_is_one_line_to_act_on(endpo
     )
 
 
-def test_commit_order_comes_from_git_history():
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    parent = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD~1"],
+def short_sha(revision: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", revision],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def test_diff_keeps_a_newer_running_image_as_deploy_does(endpoint):
+    """`invoke diff` computes the image parameters as deploy: a checkout older than the running images shows
+    no change (they are kept), and only an explicit tag would move them back."""
+    aws = aws_for(endpoint)
+    progress, out = quiet_progress()
+    stacks = Stacks(aws, progress, poll_seconds=0.05)
+    head, parent = short_sha("HEAD"), short_sha("HEAD~1")
+    body = images_template(*IMAGE_TAG_PARAMETERS.values())
+    stacks.deploy(CONFIG.app_stack, body, dict.fromkeys(IMAGE_TAG_PARAMETERS.values(), head), {})
+    older = dict.fromkeys(IMAGE_TAG_PARAMETERS.values(), parent)
+
+    checkout = StackPlan(CONFIG.app_stack, body, forward_only_images(older, False, progress), {})
+    [kept] = stack_diffs(aws, [checkout], None, progress, poll_seconds=0.05)
+    assert not kept.changed
+    assert f"ApiImageTag: keeping {head}, which is newer than this checkout's {parent}" in out.getvalue()
+
+    explicit = StackPlan(CONFIG.app_stack, body, forward_only_images(older, True, progress), {})
+    [moved] = stack_diffs(aws, [explicit], None, progress, poll_seconds=0.05)
+    assert moved.kind == "update"
+    summaries = aws.client("cloudformation").list_change_sets(StackName=CONFIG.app_stack)["Summaries"]
+    assert [s for s in summaries if s["ExecutionStatus"] == "AVAILABLE"] == [], "diff leaves no change set"
+    assert stack_parameters(stacks.describe(CONFIG.app_stack) or {})["ApiImageTag"] == head
+
+
+def test_commit_order_comes_from_git_history():
+    head, parent = short_sha("HEAD"), short_sha("HEAD~1")
     assert is_ancestor(parent, head) is True
     assert is_ancestor(head, head) is True
     assert is_ancestor(head, parent) is False

@@ -1,4 +1,4 @@
-"""Event lines, the spinner/heartbeat, and which event explains a failed stack (pure functions, no AWS)."""
+"""The event table, the spinner/heartbeat, and which event explains a failed stack (pure, no AWS)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import time
 from datetime import UTC, datetime, timedelta
 
-from lifecycle.progress import PLAIN_HEARTBEAT_SECONDS, Progress, format_elapsed, format_event
+from lifecycle.progress import PLAIN_HEARTBEAT_SECONDS, REPLACING_REASON, EventTable, Progress, format_elapsed
 from lifecycle.stacks import describe_failure, first_failure, is_waiting_status
 
 T0 = datetime(2026, 11, 27, 18, 0, 0, tzinfo=UTC)
@@ -23,16 +23,55 @@ def event(logical: str, status: str, reason: str = "", seconds: int = 0, kind: s
     }
 
 
-def test_event_line_has_time_resource_type_status_and_one_line_reason():
-    line = format_event(event("Service", "CREATE_FAILED", "Resource handler\n  returned   message: boom", 5))
-    assert line.startswith("18:00:05  Service ")
-    assert "AWS::ECS::Service" in line and "CREATE_FAILED" in line
-    assert line.endswith("Resource handler returned message: boom")
-    assert "\n" not in line
+def test_a_resource_gets_one_row_when_it_settles_with_elapsed_time_and_duration():
+    table = EventTable("ecs1-app", T0, {"Service": "AWS::ECS::Service", "Queue": "AWS::SQS::Queue"})
+    assert table.rows(event("Service", "CREATE_IN_PROGRESS", "", 3)) == []
+    assert table.busy() == "in progress: Service"
+    [row] = table.rows(event("Service", "CREATE_COMPLETE", "", 65))
+    assert row.split() == ["1:05", "Service", "AWS::ECS::Service", "CREATE_COMPLETE", "62s"]
+    assert table.busy() == ""
 
 
-def test_event_line_without_reason_has_no_trailing_blanks():
-    assert format_event(event("Service", "CREATE_COMPLETE")).endswith("CREATE_COMPLETE")
+def test_rows_are_aligned_and_a_failure_reason_is_one_line():
+    table = EventTable("ecs1-app", T0, {"Service": "AWS::ECS::Service", "LongQueueName": "AWS::SQS::Queue"})
+    table.rows(event("LongQueueName", "CREATE_IN_PROGRESS", "", 1, "AWS::SQS::Queue"))
+    [first] = table.rows(event("LongQueueName", "CREATE_COMPLETE", "", 2, "AWS::SQS::Queue"))
+    [second] = table.rows(
+        event("Service", "CREATE_FAILED", "Resource handler\n  returned   message: boom", 9)
+    )
+    assert first.index("CREATE_COMPLETE") == second.index("CREATE_FAILED") == table.header().index("status")
+    assert first.index("AWS::SQS::Queue") == second.index("AWS::ECS::Service") == table.header().index("type")
+    assert second.endswith("Resource handler returned message: boom")
+    assert "\n" not in second
+
+
+def test_the_stack_itself_shows_only_when_it_fails_or_rolls_back():
+    table = EventTable("ecs1-app", T0)
+    assert table.rows(event("ecs1-app", "UPDATE_COMPLETE", "", 5, "AWS::CloudFormation::Stack")) == []
+    [row] = table.rows(
+        event("ecs1-app", "UPDATE_ROLLBACK_IN_PROGRESS", "failed: [Service]", 6, "AWS::CloudFormation::Stack")
+    )
+    assert "UPDATE_ROLLBACK_IN_PROGRESS" in row and row.endswith("failed: [Service]")
+
+
+def test_a_replacement_is_marked_and_counted_in_the_summary():
+    table = EventTable("ecs1-app", T0)
+    table.rows(event("Task", "UPDATE_IN_PROGRESS", "", 1, "AWS::ECS::TaskDefinition"))
+    table.rows(
+        event(
+            "Task",
+            "UPDATE_IN_PROGRESS",
+            REPLACING_REASON + "; hence creating one.",
+            2,
+            "AWS::ECS::TaskDefinition",
+        )
+    )
+    [replaced] = table.rows(event("Task", "UPDATE_COMPLETE", "", 4, "AWS::ECS::TaskDefinition"))
+    assert replaced.endswith("replaced")
+    table.rows(event("Service", "UPDATE_COMPLETE", "", 5))
+    table.rows(event("Queue", "CREATE_COMPLETE", "", 6, "AWS::SQS::Queue"))
+    assert table.summary() == "2 updated (1 replaced), 1 created"
+    assert EventTable("x", T0).summary() == "no resource changed"
 
 
 def test_elapsed_is_minutes_and_seconds():
@@ -146,4 +185,6 @@ def test_a_just_executed_update_is_not_done_while_the_old_status_shows():
         "UPDATE_COMPLETE",
         "UPDATE_COMPLETE",
     ]
-    assert out.getvalue().splitlines()[-1].startswith("  18:00:03  ecs1-app")
+    lines = out.getvalue().splitlines()
+    assert lines[0].split()[:3] == ["elapsed", "resource", "type"]
+    assert [line.split()[1:4] for line in lines[1:]] == [["Service", "AWS::ECS::Service", "UPDATE_COMPLETE"]]
