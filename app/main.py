@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.api.routes import auth, health, locations, users
+from app.api.routes import admin, auth, health, locations, users
+from app.backup import scheduled_backups
 from app.bootstrap import ensure_admin
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker, database_probe
@@ -24,7 +25,7 @@ from app.location_store import LocationStore
 log = logging.getLogger("app")
 
 # Every router the app serves; the API Gateway routes are generated from these (app/api/route_table.py).
-ROUTERS = (health.router, auth.router, users.router, locations.router)
+ROUTERS = (health.router, auth.router, users.router, locations.router, admin.router)
 
 # The largest valid request (1000 ids) is about 20 KB; anything far larger is refused with a 413 unread.
 MAX_BODY_BYTES = 64 * 1024
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # collector's scans, whose full passes over it paused every request for ~40 ms (the p99).
             gc.collect()
             gc.freeze()
-            yield
+            async with scheduled_backups(engine) as app.state.backups:
+                yield
         finally:
             await engine.dispose()
 
