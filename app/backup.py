@@ -190,11 +190,13 @@ class S3Store:
         return sorted((s for s in found if s), key=lambda s: s.taken_at)
 
     def read_request(self) -> dict[str, Any] | None:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + REQUEST_NAME)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
+        key = self.prefix + REQUEST_NAME
+        # Listed first: the task role may list only under its prefix, so a GetObject of a missing key would be
+        # answered 403, not 404 (S3 answers 404 only to callers who may list the bucket).
+        listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        if not any(o["Key"] == key for o in listed.get("Contents", [])):
             return None
-        return json.loads(body)
+        return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
     def write_request(self, request: dict[str, Any]) -> None:
         self.client.put_object(
