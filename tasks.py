@@ -327,6 +327,104 @@ def clean(
         print(clean_all(config, aws, yes=yes))
 
 
+BACKUP_HELP = {
+    **AWS_HELP,
+    "local": "the local database (./data/app.db or $DATABASE_URL) instead of the deployed stack",
+    "region": RENDER_HELP["region"],
+    "backup-dir": "with --local: the snapshots' folder (default: backups/ beside the database)",
+}
+
+
+def _backup_target(local: bool, region: str, profile: str, endpoint_url: str) -> tuple[Any, Any]:
+    """(config, aws) for the deployed stack, or (database path, None) with --local."""
+    from pathlib import Path
+
+    from lifecycle.aws import Aws
+    from troposphere_templates.config import ConfigError, ProjectConfig
+
+    if local:
+        from app.backup import BackupSettings
+
+        database = BackupSettings(database_url=_database_url()).database_path
+        if database is None:
+            raise Exit("error: --local needs an SQLite DATABASE_URL (PostgreSQL has its own backups)")
+        return Path(database), None
+    try:
+        config = ProjectConfig.from_env().with_options(region=region)
+    except ConfigError as exc:
+        raise Exit(f"error: {exc}") from None
+    return config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+
+
+@task(
+    help={
+        **BACKUP_HELP,
+        "url": "with --local: the running API to go through (default http://127.0.0.1:8000)",
+    },
+    auto_shortflags=False,
+)
+def backup(
+    c: Context,
+    local: bool = False,
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    url: str = "http://127.0.0.1:8000",
+    backup_dir: str = "",
+) -> None:
+    """Take a snapshot of the database now (the deployed task's, or --local)."""
+    from lifecycle.backups import backup_local, backup_remote, local_store
+    from lifecycle.errors import user_errors
+
+    target, aws = _backup_target(local, region, profile, endpoint_url)
+    with user_errors():
+        if aws is None:
+            admin = os.environ.get("ADMIN_USERNAME"), os.environ.get("ADMIN_PASSWORD")
+            store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
+            print(backup_local(target, store, url, admin if all(admin) else None))
+        else:
+            print(backup_remote(target, aws))
+
+
+@task(
+    help={
+        **BACKUP_HELP,
+        "at": "the newest snapshot taken at or before this UTC time (2026-11-28T07:00) or age (6h, 2d)",
+        "key": "this snapshot (a key from --list)",
+        "list": "only list the snapshots, newest first",
+        "yes": "do not ask for confirmation (needed without a terminal)",
+    },
+    auto_shortflags=False,
+)
+def restore(
+    c: Context,
+    at: str = "",
+    key: str = "",
+    list: bool = False,
+    yes: bool = False,
+    local: bool = False,
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    backup_dir: str = "",
+) -> None:
+    """Restore the newest (or a chosen) snapshot at the API's next start, after saying what is lost."""
+    from lifecycle.backups import deployed, listing, local_store, remote_store, restore_local, restore_remote
+    from lifecycle.errors import user_errors
+
+    if at and key:
+        raise Exit("error: give --at or --key, not both")
+    target, aws = _backup_target(local, region, profile, endpoint_url)
+    with user_errors():
+        if aws is None:
+            store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
+            print(listing(store) if list else restore_local(store, at, key, yes))
+        elif list:
+            print(listing(remote_store(aws, deployed(target, aws)[0])))
+        else:
+            print(restore_remote(target, aws, at, key, yes))
+
+
 @task(help={"port": "port to listen on at 127.0.0.1 (default 5000; 0 picks a free one)"})
 def local_aws(c: Context, port: int = 5000) -> None:
     """Run a local AWS emulator (moto + the project's CloudFormation emulations) until Ctrl+C."""
