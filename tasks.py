@@ -293,6 +293,7 @@ def deploy(
         "ecr-repository": RENDER_HELP["ecr-repository"],
         "artifact-bucket": RENDER_HELP["artifact-bucket"],
         "connection-arn": "the GitHub connection's ARN, to name it in the reminder at the end",
+        "keep-backups": "keep the backup bucket with the database snapshots (it outlives the stack)",
     }
 )
 def clean(
@@ -305,6 +306,7 @@ def clean(
     ecr_repository: str = "",
     artifact_bucket: str = "",
     connection_arn: str = "",
+    keep_backups: bool = False,
 ) -> None:
     """Delete what deploy made: the app stack, the pipeline stacks, the ECR repository and the bucket."""
     from lifecycle.aws import Aws
@@ -324,7 +326,7 @@ def clean(
         raise Exit(f"error: {exc}") from None
     with user_errors():
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
-        print(clean_all(config, aws, yes=yes))
+        print(clean_all(config, aws, yes=yes, keep_backups=keep_backups))
 
 
 BACKUP_HELP = {

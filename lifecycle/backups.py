@@ -256,3 +256,26 @@ def restore_remote(config: ProjectConfig, aws: Aws, at: str, key: str, yes: bool
         f"restore of {chosen.key} requested; ECS is replacing the task, which restores it before it opens "
         f"the database (its log says so: log group {outputs.get('ApiLogGroup', config.log_groups['api'])})"
     )
+
+
+# `invoke clean`: the bucket outlives its stack (DeletionPolicy Retain); clean deletes it unless told not to
+
+
+def backup_bucket_of(stacks: Stacks, config: ProjectConfig) -> str:
+    return stacks.outputs(config.app_stack).get("BackupBucket", "")
+
+
+def backups_plan(bucket: str, keep: bool) -> str:
+    if not bucket:
+        return ""
+    if keep:
+        return f"; it keeps the database snapshots in the bucket {bucket} (--keep-backups)"
+    return f", and the database snapshots: the bucket {bucket} with every version (--keep-backups keeps them)"
+
+
+def kept_backups(bucket: str) -> str:
+    return (
+        f"; and, as asked, the snapshots in bucket {bucket} (to restore one after a new deploy, copy it "
+        f"into the new backup bucket under {BACKUP_PREFIX}daily/ and run `invoke restore --key`; to delete "
+        "them, Empty then Delete the bucket in the S3 console)"
+    )
