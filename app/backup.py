@@ -50,6 +50,8 @@ TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 REQUEST_NAME = "restore-request.json"
 # Tier -> days its snapshots are kept (the bucket's lifecycle rules are rendered from this).
 RETENTION_DAYS = {"hourly": 7, "daily": 30}
+SECONDS_PER_DAY = 24 * 3600
+DEFAULT_INTERVAL_SECONDS = 3600
 ON_DEMAND_TIER = "daily"  # `invoke backup` keeps its snapshot as long as a daily one
 SHUTDOWN_SECONDS = 10  # of uvicorn's 20 s graceful shutdown, within ECS's 30 s stop timeout
 
@@ -65,7 +67,9 @@ class BackupSettings(BaseSettings):
     backup_bucket: str = ""  # S3 (the application stack sets it); empty: a folder beside the database
     backup_prefix: str = "backups/"
     backup_dir: str = ""  # default: `backups/` beside the database file
-    backup_interval_seconds: int = Field(default=3600, ge=0)  # 0: no schedule (on demand and shutdown only)
+    backup_interval_seconds: int = Field(
+        default=DEFAULT_INTERVAL_SECONDS, ge=0
+    )  # 0: no schedule (on demand and shutdown only)
 
     @property
     def database_path(self) -> Path | None:
@@ -84,6 +88,12 @@ class Snapshot:
     @property
     def tier(self) -> str:
         return self.key.rsplit("/", 2)[-2]
+
+
+def snapshots_per_day(tier: str, interval: int = DEFAULT_INTERVAL_SECONDS) -> int:
+    """At most, for a database that changes all the time: the first of the day is the daily one."""
+    ticks = SECONDS_PER_DAY // interval
+    return 1 if tier == "daily" else ticks - 1
 
 
 def snapshot_key(prefix: str, tier: str, taken_at: datetime) -> str:

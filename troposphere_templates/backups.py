@@ -2,7 +2,7 @@
 
 Encrypted (SSE-S3), versioned, never public, TLS only. Snapshots expire by key prefix as `RETENTION_DAYS`
 says (hourly 7 days, daily 30 days); an overwritten or deleted object's old version is kept
-`NONCURRENT_DAYS` more, so a mistaken delete can be undone for a week. The bucket outlives its stack
+`NONCURRENT_DAYS` more (an expired snapshot too: it is billed that much longer). The bucket outlives its stack
 (DeletionPolicy Retain): `invoke clean` empties and deletes it unless asked to keep the backups.
 """
 
@@ -12,11 +12,11 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, encode_to_dict, iam, s3
 
-from app.backup import RETENTION_DAYS
+from app.backup import RETENTION_DAYS, snapshots_per_day
 from troposphere_templates import policies
 
 BACKUP_PREFIX = "backups/"
-NONCURRENT_DAYS = 7
+NONCURRENT_DAYS = 1
 LOGICAL_ID = "BackupBucket"
 
 CHECKOV_SKIPS = [
@@ -93,3 +93,28 @@ def task_access(bucket: s3.Bucket, role: Any) -> iam.RolePolicy:
         PolicyName="backup-snapshots",
         PolicyDocument=encode_to_dict(policies.backup_task_policy(GetAtt(bucket, "Arn"), BACKUP_PREFIX)),
     )
+
+
+def backup_cost(resources: dict[str, Any], prices: dict[str, Any]) -> list[tuple[str, float]]:
+    """(label, monthly) of the snapshots the bucket's lifecycle rules keep, written as often as possible."""
+    items = []
+    for bucket in (r for r in resources.values() if r.get("Type") == "AWS::S3::Bucket"):
+        rules = bucket.get("Properties", {}).get("LifecycleConfiguration", {}).get("Rules", [])
+        kept = sum(
+            snapshots_per_day(rule["Prefix"].rstrip("/").rsplit("/", 1)[-1])
+            * (
+                rule["ExpirationInDays"]
+                + rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays", 0)
+            )
+            for rule in rules
+            if "ExpirationInDays" in rule
+        )
+        if not kept:
+            continue
+        gb, storage = prices["snapshot_gb"], prices["s3_standard_per_gb_month"]
+        per_day = sum(snapshots_per_day(tier) for tier in RETENTION_DAYS)
+        puts = round(prices["hours_per_month"] / 24 * per_day)
+        items.append((f"S3 snapshots: {kept} kept x {gb:g} GB (assumed) x ${storage:g}", kept * gb * storage))
+        put = prices["s3_put_per_1000"]
+        items.append((f"S3 snapshot uploads: {puts} PUTs x ${put:g} per 1,000", puts * put / 1000))
+    return items
