@@ -21,9 +21,6 @@ LOGICAL_ID = "BackupBucket"
 
 CHECKOV_SKIPS = [
     ("CKV_AWS_18", "access logs need a second bucket; the task role is the only writer of snapshots"),
-    ("CKV_AWS_144", "one region by design; a replica doubles the cost of a few-dollar service"),
-    ("CKV_AWS_145", "SSE-S3 encrypts at rest; a customer managed key adds $1/month and no gain here"),
-    ("CKV2_AWS_62", "nothing reacts to new snapshots; notifications would have no consumer"),
 ]
 
 
