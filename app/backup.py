@@ -238,23 +238,21 @@ def check_snapshot(path: Path) -> str:
     with path.open("rb") as file:
         if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             raise BackupError("not an SQLite database")
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             verdict = [row[0] for row in connection.execute("PRAGMA quick_check")]
-            tables = {
-                row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            missing = sorted(required_tables() - tables)
-            revision = (
-                None if missing else connection.execute("SELECT version_num FROM alembic_version").fetchone()
-            )
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"not a readable SQLite database ({exc})") from None
-    if verdict != ["ok"]:
-        raise BackupError(f"the file fails PRAGMA quick_check ({verdict[0]})")
+        except sqlite3.DatabaseError as exc:
+            verdict = [str(exc)]
+        if verdict != ["ok"]:
+            raise BackupError(f"the file fails PRAGMA quick_check ({verdict[0]})")
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = sorted(required_tables() - tables)
+        revision = (
+            None if missing else connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        )
+    finally:
+        connection.close()
     if missing:
         raise BackupError(f"not a database of this app (no table {', '.join(missing)})")
     if revision is None:
