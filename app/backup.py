@@ -305,7 +305,11 @@ class Backups:
                     fingerprint = await self._changes_on(connection)
                     await connection.exec_driver_sql("VACUUM INTO ?", (str(target),))
                 held = time.perf_counter() - started
-                await asyncio.to_thread(self.store.put, target, key)
+                try:
+                    await asyncio.to_thread(self.store.put, target, key)
+                except Exception as exc:  # S3 or the disk: the caller gets one line, the log the detail
+                    log.exception("storing snapshot %s in %s failed", key, self.store.description)
+                    raise BackupError(f"storing the snapshot in {self.store.description} failed") from exc
                 size = target.stat().st_size
             self._fingerprint = fingerprint
             if tier == "daily":

@@ -34,6 +34,7 @@ from tests.support import (
     running_server,
     sqlite_url,
 )
+from tests.templates_support import load
 
 PASSWORD = "password-123"
 
@@ -241,6 +242,46 @@ def test_s3_round_trip_on_the_emulator(tmp_path: Path) -> None:
         assert store.read_request() is None
 
 
+def test_the_bucket_is_encrypted_versioned_expiring_and_the_task_reaches_only_its_prefix() -> None:
+    template = load("default")
+    resources = template["Resources"]
+    bucket = resources["BackupBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"  # `invoke clean` decides, not a stack deletion
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    rules = {r["Prefix"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["backups/hourly/"]["ExpirationInDays"] == 7
+    assert rules["backups/daily/"]["ExpirationInDays"] == 30
+    assert all(r["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1 for r in rules.values())
+    assert rules["backups/"]["ExpiredObjectDeleteMarker"] is True
+
+    task_statements = resources["TaskRoleBackupPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    arn = {"Fn::GetAtt": ["BackupBucket", "Arn"]}
+    granted = {
+        (tuple(s["Action"]), json.dumps(s["Resource"]), json.dumps(s.get("Condition")))
+        for s in task_statements
+    }
+    assert granted == {
+        (("s3:ListBucket",), json.dumps([arn]), json.dumps({"StringLike": {"s3:prefix": ["backups/*"]}})),
+        (("s3:GetObject", "s3:PutObject"), json.dumps([{"Fn::Join": ["", [arn, "/backups/*"]]}]), "null"),
+        (
+            ("s3:DeleteObject",),
+            json.dumps([{"Fn::Join": ["", [arn, "/backups/restore-request.json"]]}]),
+            "null",
+        ),
+    }
+    container = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert environment["BACKUP_BUCKET"] == {"Ref": "BackupBucket"}
+    assert environment["BACKUP_PREFIX"] == "backups/"
+    policy = resources["BackupBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert policy[0]["Effect"] == "Deny" and policy[0]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
 @pytest.fixture(scope="module")
 def endpoint():
     with local_aws.running() as url:
@@ -259,13 +300,19 @@ def test_backup_and_restore_against_the_deployed_stack(endpoint: str, tmp_path: 
         o["OutputKey"]: o["OutputValue"]
         for o in cfn.describe_stacks(StackName="ecs1-app")["Stacks"][0]["Outputs"]
     }
-    bucket = outputs["BackupBucket"]
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    bucket = outputs[
+        "BackupBucket"
+    ]  # moto's CloudFormation drops its settings: the template test checks them
 
     empty, _ = invoke(endpoint, "restore", "--yes")
     assert empty.returncode == 1 and empty.stderr.strip() == (
         "error: there is no snapshot yet: take one with `invoke backup`"
     )
+
+    # The emulator speaks plain HTTP, which the TLS-only bucket policy refuses as S3 does; shown, then lifted
+    with pytest.raises(s3.exceptions.ClientError, match="Forbidden"):
+        s3.put_object(Bucket=bucket, Key="backups/probe", Body=b"x")
+    s3.delete_bucket_policy(Bucket=bucket)
 
     data = tmp_path / "task"
     data.mkdir()
@@ -273,7 +320,9 @@ def test_backup_and_restore_against_the_deployed_stack(endpoint: str, tmp_path: 
     with running_server(data, **env) as server, httpx.Client(base_url=server.base_url, timeout=30) as http:
         user, headers = new_user(http, "kept")
         write_locations(http, headers, 3)
-        key = http.post("/admin/backups", headers=admin(http)).json()["key"]
+        taken = http.post("/admin/backups", headers=admin(http))
+        assert taken.status_code == 201, server.log.read_text()
+        key = taken.json()["key"]
         write_locations(http, headers, 2, start=50)
 
     listed, _ = invoke(endpoint, "restore", "--list")

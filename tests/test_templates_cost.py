@@ -102,7 +102,7 @@ def test_invoke_cost_renders_first_when_there_is_no_template(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert "rendering the default configuration first" in result.stdout
     assert template.exists()
-    assert result.stdout.strip().splitlines()[-1].split()[:2] == ["Total", "$12.59"]
+    assert result.stdout.strip().splitlines()[-1].split()[:2] == ["Total", "$12.64"]
 
 
 def test_a_broken_template_is_one_clear_error(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
 from app.api.deps import AdminUser, SessionDep
+from app.backup import BackupError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -18,7 +19,9 @@ class SnapshotOut(BaseModel):
     bytes: int
 
 
-@router.post("/backups", response_model=SnapshotOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/backups", response_model=SnapshotOut, status_code=status.HTTP_201_CREATED, responses={503: {}, 409: {}}
+)
 async def take_backup(request: Request, admin: AdminUser, session: SessionDep) -> SnapshotOut:
     """Take a snapshot of the database now and keep it with the scheduled ones; answers with its key."""
     # The admin check's session (the same one) holds the pool's only connection, which the snapshot needs.
@@ -26,5 +29,8 @@ async def take_backup(request: Request, admin: AdminUser, session: SessionDep) -
     backups = request.app.state.backups
     if backups is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="backups are off: the database is not SQLite")
-    snapshot = await backups.snapshot()
+    try:
+        snapshot = await backups.snapshot()
+    except BackupError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     return SnapshotOut(key=snapshot.key, taken_at=snapshot.taken_at, bytes=snapshot.size)
