@@ -334,6 +334,11 @@ class Backups:
         async with self.engine.connect() as connection:
             return await self._changes_on(connection) != self._fingerprint
 
+    async def mark_unchanged(self) -> None:
+        """Count changes from now (at start; the first tick snapshots anyway, as none was kept today yet)."""
+        async with self.engine.connect() as connection:
+            self._fingerprint = await self._changes_on(connection)
+
     async def tick(self) -> Snapshot | None:
         """The scheduled step: a snapshot if something changed, or if none was kept yet today."""
         if self._daily_on != utcnow().date().isoformat():
@@ -360,6 +365,7 @@ async def scheduled_backups(engine: AsyncEngine) -> AsyncIterator[Backups | None
         yield None
         return
     backups = Backups(engine, store, settings.backup_prefix if settings.backup_bucket else "")
+    await backups.mark_unchanged()
     schedule = (
         asyncio.create_task(backups.run(settings.backup_interval_seconds))
         if settings.backup_interval_seconds

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -134,6 +135,32 @@ def test_invoke_backup_local_goes_through_the_running_api_or_reads_the_stopped_f
     assert len(snapshots(tmp_path / "backups")) == 2
     listed = local_invoke(server.database, "restore", "--local", "--list")
     assert last_line(listed).startswith("2 snapshot(s) in ")
+
+
+def wait_for(condition, what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_the_schedule_snapshots_once_a_day_and_then_only_when_the_database_changed(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    hourly = lambda: [k for k in snapshots(folder) if k.startswith("hourly/")]  # noqa: E731
+    with running_server(tmp_path, BACKUP_INTERVAL_SECONDS="1") as server:
+        with httpx.Client(base_url=server.base_url, timeout=30) as http:
+            # The first tick keeps the day's snapshot whether or not anything changed.
+            wait_for(lambda: [k for k in snapshots(folder) if k.startswith("daily/")], "the daily snapshot")
+            time.sleep(3)  # a few more ticks with nothing written
+            assert hourly() == []
+            _, headers = new_user(http)
+            write_locations(http, headers, 1)
+            wait_for(lambda: hourly(), "a snapshot of the change")
+            time.sleep(1.5)  # the sign-up and the write may fall on either side of a tick
+            after_writes = hourly()
+            time.sleep(3)
+            assert hourly() == after_writes
+    assert len(snapshots(folder)) == 1 + len(after_writes)  # nothing changed since: none at shutdown
 
 
 def foreign_database(path: Path) -> None:
