@@ -359,13 +359,17 @@ class Backups:
 @asynccontextmanager
 async def scheduled_backups(engine: AsyncEngine) -> AsyncIterator[Backups | None]:
     """Backups for the app's lifetime: the schedule, and a last snapshot on shutdown if anything changed."""
-    settings = BackupSettings()
+    # The engine's database, not DATABASE_URL's: an app can be made with other settings (tests do).
+    settings = BackupSettings(database_url=engine.url.render_as_string(hide_password=False))
     store = store_for(settings)
     if store is None or engine.dialect.name != "sqlite":
         yield None
         return
     backups = Backups(engine, store, settings.backup_prefix if settings.backup_bucket else "")
-    await backups.mark_unchanged()
+    try:
+        await backups.mark_unchanged()
+    except Exception as exc:  # an unusable database: /health says so; snapshots will fail and say why
+        log.warning("backups: cannot read the database's change counter: %s", exc)
     schedule = (
         asyncio.create_task(backups.run(settings.backup_interval_seconds))
         if settings.backup_interval_seconds
