@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from app.api.deps import AdminUser, SessionDep
 from app.backup import BackupError
+from app.schemas import errors
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -20,7 +21,10 @@ class SnapshotOut(BaseModel):
 
 
 @router.post(
-    "/backups", response_model=SnapshotOut, status_code=status.HTTP_201_CREATED, responses={503: {}, 409: {}}
+    "/backups",
+    response_model=SnapshotOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 409, 503),
 )
 async def take_backup(request: Request, admin: AdminUser, session: SessionDep) -> SnapshotOut:
     """Take a snapshot of the database now and keep it with the scheduled ones; answers with its key."""
