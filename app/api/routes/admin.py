@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from app.api.deps import AdminUser, SessionDep
 from app.backup import BackupError
-from app.schemas import errors
+from app.schemas import ErrorDetail, errors
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -24,7 +24,10 @@ class SnapshotOut(BaseModel):
     "/backups",
     response_model=SnapshotOut,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409, 503),
+    responses={
+        **errors(401, 403, 409),
+        503: {"model": ErrorDetail, "description": "the snapshot could not be stored"},
+    },
 )
 async def take_backup(request: Request, admin: AdminUser, session: SessionDep) -> SnapshotOut:
     """Take a snapshot of the database now and keep it with the scheduled ones; answers with its key."""
