@@ -329,6 +329,7 @@ def clean(
         print(clean_all(config, aws, yes=yes, keep_backups=keep_backups))
 
 
+LOCAL_API = "http://127.0.0.1:8000"
 BACKUP_HELP = {
     **AWS_HELP,
     "local": "the local database (./data/app.db or $DATABASE_URL) instead of the deployed stack",
@@ -361,7 +362,7 @@ def _backup_target(local: bool, region: str, profile: str, endpoint_url: str) ->
 @task(
     help={
         **BACKUP_HELP,
-        "url": "with --local: the running API to go through (default http://127.0.0.1:8000)",
+        "url": "the API to go through (default: the stack's API URL; with --local http://127.0.0.1:8000)",
     },
     auto_shortflags=False,
 )
@@ -371,7 +372,7 @@ def backup(
     region: str = "",
     profile: str = "",
     endpoint_url: str = "",
-    url: str = "http://127.0.0.1:8000",
+    url: str = "",
     backup_dir: str = "",
 ) -> None:
     """Take a snapshot of the database now (the deployed task's, or --local)."""
@@ -383,9 +384,9 @@ def backup(
         if aws is None:
             admin = os.environ.get("ADMIN_USERNAME"), os.environ.get("ADMIN_PASSWORD")
             store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
-            print(backup_local(target, store, url, admin if all(admin) else None))
+            print(backup_local(target, store, url or LOCAL_API, admin if all(admin) else None))
         else:
-            print(backup_remote(target, aws))
+            print(backup_remote(target, aws, url))
 
 
 @task(

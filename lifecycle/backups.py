@@ -233,12 +233,13 @@ def remote_store(aws: Aws, outputs: dict[str, str]) -> S3Store:
     return S3Store(outputs["BackupBucket"], BACKUP_PREFIX, aws.client("s3"))
 
 
-def backup_remote(config: ProjectConfig, aws: Aws) -> str:
+def backup_remote(config: ProjectConfig, aws: Aws, url: str = "") -> str:
+    """`url` overrides the stack's API URL (a custom domain in front of it, say)."""
     outputs, parameters = deployed(config, aws)
     secret = aws.client("secretsmanager").get_secret_value(SecretId=outputs["AdminPasswordSecretArn"])
     user = parameters.get("AdminUsername") or config.admin_username
     try:
-        taken = take_through_api(outputs["ApiUrl"], user, secret["SecretString"])
+        taken = take_through_api(url or outputs["ApiUrl"], user, secret["SecretString"])
     except LifecycleError as exc:
         raise LifecycleError(
             f"{exc} (as the bootstrap admin {user}; changed its password? use the API)"
