@@ -5,8 +5,9 @@
 # Base images carry no --platform: `docker build --platform linux/arm64` (or amd64) picks the architecture.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 ARG LAMBDA_IMAGE=public.ecr.aws/lambda/python:3.11.2026.02.28.00
-# Deploy tooling listed in pyproject's dependencies that nothing in app/ imports (a test checks that).
-ARG TOOLING_PACKAGES="invoke troposphere awacs boto3"
+# Deploy tooling listed in pyproject's dependencies that nothing in app/ imports (a test checks that). boto3 is
+# not among them: the API uploads its database snapshots to S3 with it (app/backup.py).
+ARG TOOLING_PACKAGES="invoke troposphere awacs"
 
 # Requirement files derived from pyproject.toml, so versions are declared once. The install layers below
 # depend only on these files: editing the code, or the dev extra, reuses the cached dependency layers.

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("app.backup")
@@ -301,9 +302,13 @@ class Backups:
             with tempfile.TemporaryDirectory(prefix="snapshot-") as folder:
                 target = Path(folder) / "snapshot.sqlite3"
                 started = time.perf_counter()
-                async with self.engine.connect() as connection:
-                    fingerprint = await self._changes_on(connection)
-                    await connection.exec_driver_sql("VACUUM INTO ?", (str(target),))
+                try:
+                    async with self.engine.connect() as connection:
+                        fingerprint = await self._changes_on(connection)
+                        await connection.exec_driver_sql("VACUUM INTO ?", (str(target),))
+                except SQLAlchemyError as exc:
+                    log.exception("copying the database for snapshot %s failed", key)
+                    raise BackupError(f"the database could not be copied ({type(exc).__name__})") from exc
                 held = time.perf_counter() - started
                 try:
                     await asyncio.to_thread(self.store.put, target, key)
