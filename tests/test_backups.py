@@ -380,3 +380,23 @@ def test_backup_and_restore_against_the_deployed_stack(endpoint: str, tmp_path: 
     assert f"the snapshots in bucket {bucket}" in last_line(cleaned)
     kept = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="backups/")["Contents"]]
     assert key in kept and len(kept) == 2  # the on-demand snapshot and the one the first shutdown took
+
+
+def test_restore_picks_the_newest_at_or_before_a_time_or_an_age() -> None:
+    from datetime import UTC, datetime
+
+    from app.backup import parse_key
+    from lifecycle.backups import choose
+    from lifecycle.errors import LifecycleError
+
+    taken = ["daily/20261127T000010.000000Z.sqlite3", "hourly/20261127T050000.000000Z.sqlite3"]
+    found = [parse_key(key) for key in taken]
+    at = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+    assert choose(found, now=at).key == taken[1]
+    assert choose(found, at="2026-11-27T04:59", now=at).key == taken[0]
+    assert choose(found, at="2026-11-27 05:00Z", now=at).key == taken[1]
+    assert choose(found, at="2h", now=at).key == taken[0]
+    with pytest.raises(LifecycleError, match="no snapshot at or before 2026-11-26 06:00:00 UTC"):
+        choose(found, at="1d", now=at)
+    with pytest.raises(LifecycleError, match="give a UTC time like"):
+        choose(found, at="yesterday", now=at)
