@@ -11,8 +11,9 @@
 # frontend since BuildKit 0.10 (Docker Engine 23 and later, as in CodeBuild's current images).
 ARG PYTHON_IMAGE=public.ecr.aws/docker/library/python:3.11.14-slim-bookworm
 ARG LAMBDA_IMAGE=public.ecr.aws/lambda/python:3.11.2026.02.28.00
-# Deploy tooling listed in pyproject's dependencies that nothing in app/ imports (a test checks that).
-ARG TOOLING_PACKAGES="invoke troposphere awacs boto3"
+# Deploy tooling listed in pyproject's dependencies that nothing in app/ imports (a test checks that). boto3 is
+# not among them: the API uploads its database snapshots to S3 with it (app/backup.py).
+ARG TOOLING_PACKAGES="invoke troposphere awacs"
 
 # Requirement files derived from pyproject.toml, so versions are declared once. The install layers below
 # depend only on these files: editing the code, or the dev extra, reuses the cached dependency layers.

@@ -74,6 +74,8 @@ HELP = {
     "source": "only this log: api, authorizer or gateway (default: all three, merged in time order)",
     "since": "from this far back: 10m (default), 2h, 1d, or an ISO time like 2026-11-28T06:00",
     "follow": "keep printing new events until Ctrl+C",
+    "local": "the local database (./data/app.db or $DATABASE_URL) instead of the deployed stack",
+    "backup-dir": "with --local: the snapshots' folder (default: backups/ beside the database)",
     "filter": "CloudWatch Logs filter pattern, e.g. ERROR or '{ $.status = 5* }'",
 }
 
@@ -385,6 +387,7 @@ def deploy_image(
         "ecr-repository",
         "artifact-bucket",
         connection_arn="the GitHub connection's ARN, to name it in the reminder at the end",
+        keep_backups="keep the backup bucket with the database snapshots (it outlives the stack)",
     )
 )
 def clean(
@@ -397,6 +400,7 @@ def clean(
     ecr_repository: str = "",
     artifact_bucket: str = "",
     connection_arn: str = "",
+    keep_backups: bool = False,
 ) -> None:
     """Delete what deploy made: the app stack, the pipeline stacks, the ECR repository and the bucket."""
     from lifecycle.aws import Aws
@@ -414,7 +418,108 @@ def clean(
             }
         )
         aws = Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
-        print(clean_all(config, aws, yes=yes))
+        print(clean_all(config, aws, yes=yes, keep_backups=keep_backups))
+
+
+# Backups
+
+LOCAL_API = "http://127.0.0.1:8000"
+
+
+def _backup_target(local: bool, region: str, profile: str, endpoint_url: str) -> tuple[Any, Any]:
+    """(config, aws) for the deployed stack, or (database path, None) with --local."""
+    from pathlib import Path
+
+    from app.backup import BackupSettings
+    from app.core.config import DatabaseSettings
+    from lifecycle.aws import Aws
+    from lifecycle.errors import LifecycleError
+    from lifecycle.project import project_config
+
+    if local:
+        database = BackupSettings(database_url=DatabaseSettings().database_url).database_path
+        if database is None:
+            raise LifecycleError("--local needs an SQLite DATABASE_URL (PostgreSQL has its own backups)")
+        return Path(database), None
+    config = project_config({"region": region})
+    return config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url)
+
+
+@task(
+    help=helps(
+        "local",
+        "region",
+        "profile",
+        "endpoint-url",
+        "backup-dir",
+        url="the API to go through (default: the stack's API URL; with --local http://127.0.0.1:8000)",
+    )
+)
+def backup(
+    c: Context,
+    local: bool = False,
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    url: str = "",
+    backup_dir: str = "",
+) -> None:
+    """Take a snapshot of the database now (the deployed task's, or --local)."""
+    import os
+
+    from lifecycle.backups import backup_local, backup_remote, local_store
+
+    with aws_errors():
+        target, aws = _backup_target(local, region, profile, endpoint_url)
+        if aws is None:
+            admin = os.environ.get("ADMIN_USERNAME"), os.environ.get("ADMIN_PASSWORD")
+            store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
+            print(backup_local(target, store, url or LOCAL_API, admin if all(admin) else None))
+        else:
+            print(backup_remote(target, aws, url))
+
+
+@task(
+    help=helps(
+        "yes",
+        "local",
+        "region",
+        "profile",
+        "endpoint-url",
+        "backup-dir",
+        at="the newest snapshot taken at or before this UTC time (2026-11-28T07:00) or age (6h, 2d)",
+        key="this snapshot (a key from --list)",
+        list="only list the snapshots, newest first",
+    )
+)
+def restore(
+    c: Context,
+    at: str = "",
+    key: str = "",
+    list: bool = False,
+    yes: bool = False,
+    local: bool = False,
+    region: str = "",
+    profile: str = "",
+    endpoint_url: str = "",
+    backup_dir: str = "",
+) -> None:
+    """Restore the newest (or a chosen) snapshot at the API's next start, after saying what is lost."""
+    import os
+
+    from lifecycle.backups import deployed, listing, local_store, remote_store, restore_local, restore_remote
+
+    if at and key:
+        raise Exit("error: give --at or --key, not both")
+    with aws_errors():
+        target, aws = _backup_target(local, region, profile, endpoint_url)
+        if aws is None:
+            store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
+            print(listing(store) if list else restore_local(store, at, key, yes))
+        elif list:
+            print(listing(remote_store(aws, deployed(target, aws)[0])))
+        else:
+            print(restore_remote(target, aws, at, key, yes))
 
 
 @task(help=helps(port="port to listen on at 127.0.0.1 (default 5000; 0 picks a free one)"))

@@ -18,7 +18,8 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import exc as sa_exc
 
 from app.api.errors import install_error_handlers
-from app.api.routes import auth, health, locations, users
+from app.api.routes import admin, auth, health, locations, users
+from app.backup import scheduled_backups
 from app.bootstrap import ensure_admin
 from app.core.config import Settings, get_settings
 from app.core.db import StorageUnavailable, create_engine, create_sessionmaker, storage_health
@@ -29,7 +30,7 @@ from app.user_store import UserStore
 log = logging.getLogger("app")
 
 # Every router the app serves; the API Gateway routes are generated from these (app/api/route_table.py).
-ROUTERS = (health.router, auth.router, users.router, locations.router)
+ROUTERS = (health.router, auth.router, users.router, locations.router, admin.router)
 
 # What a storage failure raises, from SQLAlchemy or (on the direct write path) from sqlite3 itself: disk I/O
 # errors, a full or read-only file system, a removed file, an unreachable PostgreSQL server, no pooled
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # collector's scans, whose full passes over it paused every request (see the README's benchmark).
             gc.collect()
             gc.freeze()
-            yield
+            async with scheduled_backups(engine) as app.state.backups:
+                yield
         finally:
             await engine.dispose()
 

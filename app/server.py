@@ -76,6 +76,19 @@ def _bootstrap_admin_or_exit(settings: Settings) -> None:
         sys.exit(f"error: {exc}")
 
 
+def _restore_if_requested() -> None:
+    """A restore `invoke restore` asked for happens here, before anything opens the database."""
+    from app.backup import restore_pending
+
+    try:
+        outcome = restore_pending()
+    except Exception as exc:  # e.g. S3 unreachable: serve the live database rather than not at all
+        log.error("error: no restore: the snapshot store failed: %s: %s", type(exc).__name__, exc)
+        return
+    if outcome:
+        (log.error if outcome.startswith("error:") else log.warning)(outcome)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104 (a container listens on all)
@@ -87,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     settings = _settings_or_exit()
+    # A requested restore first: the restored file is then checked like any other before it is opened.
+    _restore_if_requested()
     _intact_database_or_exit(settings)
     from app.migrate import upgrade
 

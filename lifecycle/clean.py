@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lifecycle.aws import Aws
+from lifecycle.backups import backup_bucket_of, backups_plan, kept_backups
 from lifecycle.confirm import confirm
 from lifecycle.prerequisites import delete_bucket, delete_repository
 from lifecycle.progress import Progress
@@ -12,12 +13,12 @@ from troposphere_templates.config import ProjectConfig
 CONNECTION_BY_HAND = "the CodeConnections GitHub connection you created by hand"
 
 
-def plan(config: ProjectConfig, bucket: str) -> str:
+def plan(config: ProjectConfig, bucket: str, backups: str = "") -> str:
     stacks = ", ".join([config.app_stack, *config.pipeline_stacks.values()])
     return (
         f"this deletes the stacks {stacks} (the API data on EFS goes with {config.app_stack}), "
         f"the ECR repository {config.ecr_repository} with all its images, "
-        f"and the bucket {bucket} with every object version"
+        f"and the bucket {bucket} with every object version{backups}"
     )
 
 
@@ -38,12 +39,14 @@ def clean(
     yes: bool = False,
     progress: Progress | None = None,
     poll_seconds: float = 3.0,
+    keep_backups: bool = False,
 ) -> str:
     """Delete the app stack, the pipeline stacks, the repository and the bucket; return the closing line."""
     progress = progress or Progress()
     bucket = config.artifact_bucket_name(aws.account_id)
-    confirm(plan(config, bucket), yes, action="delete")
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
+    snapshots = backup_bucket_of(stacks, config)
+    confirm(plan(config, bucket, backups_plan(snapshots, keep_backups)), yes, action="delete")
     connection = connection_of(stacks, config)
     deleted = []
     # The app stack first and waited for: a pipeline's role may be what CloudFormation needs to delete it.
@@ -54,10 +57,13 @@ def clean(
         else:
             progress.line(f"deleted stack {name} ({result.seconds:.1f}s)")
             deleted.append(f"stack {name}")
-    for removal in (delete_repository(aws, config.ecr_repository), delete_bucket(aws, bucket)):
+    removals = [delete_repository(aws, config.ecr_repository), delete_bucket(aws, bucket)]
+    removals += [delete_bucket(aws, snapshots)] if snapshots and not keep_backups else []
+    for removal in removals:
         progress.line(str(removal))
         if removal.deleted:
             deleted.append(removal.resource)
     what = ", ".join(deleted) if deleted else "nothing was left to delete"
     left = f"the GitHub connection {connection}" if connection else CONNECTION_BY_HAND
-    return f"clean complete: {what}; still there (delete it by hand in the console if unused): {left}"
+    kept = kept_backups(snapshots) if snapshots and keep_backups else ""
+    return f"clean complete: {what}; still there (delete it by hand in the console if unused): {left}{kept}"

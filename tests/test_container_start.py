@@ -10,6 +10,7 @@ as it would in the image.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import secrets
@@ -53,7 +54,6 @@ sys.meta_path.insert(0, NotInImage())
 def modules_not_in_image() -> set[str]:
     """Import names of the tooling the Dockerfile leaves out (and what only it brings), plus the dev extra."""
     tooling = set(re.search(r'ARG TOOLING_PACKAGES="([^"]*)"', DOCKERFILE.read_text()).group(1).split())
-    tooling |= {"botocore", "s3transfer"}  # installed only as boto3's dependencies
     distributions = importlib.metadata.packages_distributions()
     modules = {module for module, dists in distributions.items() if {d.lower() for d in dists} & tooling}
     return modules | DEV_ONLY_MODULES
@@ -180,3 +180,38 @@ def test_a_broken_database_stops_it_with_a_clear_message(tmp_path: Path, broken:
     last_line = result.stderr.strip().splitlines()[-1]
     # A file that is no database fails the integrity check, before any migration touches it.
     assert last_line.startswith("error: ") and expected in last_line
+
+
+def test_with_the_stacks_backup_bucket_it_restores_and_snapshots_with_the_image_dependencies(
+    tmp_path: Path,
+) -> None:
+    """The image's packages suffice for S3 snapshots (moto's server stands in for S3): a pending restore is
+    carried out before the database opens, and the writes of the run are snapshotted when ECS stops it."""
+    from tests.lifecycle_support import CREDENTIALS, REGION, client, moto_server
+
+    with moto_server() as endpoint:
+        s3 = client(endpoint, "s3")
+        s3.create_bucket(Bucket="snapshots")
+        aws = {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": REGION}
+        env = {**container_env(tmp_path), **aws, "BACKUP_BUCKET": "snapshots", "ADMIN_USERNAME": "root"}
+        env["ADMIN_PASSWORD"] = "root-password-123"
+        (tmp_path / "data").mkdir()
+        base_url = f"http://127.0.0.1:{env['PORT']}"
+        with started(tmp_path, env) as (process, log):
+            wait_healthy(process, f"{base_url}/health", log)
+            user = {"user_name": "someone", "password": "password-123"}
+            assert httpx.post(f"{base_url}/users/create_user", json=user).status_code == 201
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0, log.read_text()
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="snapshots").get("Contents", [])]
+        assert len(keys) == 1 and keys[0].startswith("backups/hourly/"), log.read_text()
+
+        s3.put_object(
+            Bucket="snapshots", Key="backups/restore-request.json", Body=json.dumps({"key": keys[0]})
+        )
+        with started(tmp_path, env) as (process, log):
+            wait_healthy(process, f"{base_url}/health", log)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=20) == 0
+        assert f"restored snapshot {keys[0]} from s3://snapshots/backups/" in log.read_text()
+        assert "Traceback" not in log.read_text()

@@ -154,15 +154,18 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     )
     assert len(live_stacks(endpoint)) == 4
 
+    app_stack = client(endpoint, "cloudformation").describe_stacks(StackName="ecs1-app")["Stacks"][0]
+    backups = next(o["OutputValue"] for o in app_stack["Outputs"] if o["OutputKey"] == "BackupBucket")
     cleaned, _ = invoke(endpoint, "clean", "--yes")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert last_line(cleaned) == (
-        f"clean complete: stack {', stack '.join(STACKS)}, ECR repository ecs1, bucket {BUCKET}; "
+        f"clean complete: stack {', stack '.join(STACKS)}, ECR repository ecs1, bucket {BUCKET}, "
+        f"bucket {backups}; "
         f"still there (delete it by hand in the console if unused): the GitHub connection {CONNECTION_ARN}"
     )
     assert live_stacks(endpoint) == {}
     assert client(endpoint, "ecr").describe_repositories()["repositories"] == []
-    assert BUCKET not in [b["Name"] for b in client(endpoint, "s3").list_buckets()["Buckets"]]
+    assert {BUCKET, backups}.isdisjoint(b["Name"] for b in client(endpoint, "s3").list_buckets()["Buckets"])
     assert client(endpoint, "apigatewayv2").get_apis()["Items"] == []
     assert client(endpoint, "codepipeline").list_pipelines()["pipelines"] == []
     clusters = client(endpoint, "ecs").describe_clusters(clusters=["ecs1-cluster"])["clusters"]

@@ -33,7 +33,7 @@ from troposphere import (
 from troposphere import apigatewayv2 as apigw
 
 from app.api.route_table import RouteSpec, guarded_route_keys, route_table
-from troposphere_templates import policies
+from troposphere_templates import backups, policies
 from troposphere_templates.config import (
     CAPACITY_PROVIDERS,
     IMAGE_TAG_PARAMETERS,
@@ -135,6 +135,7 @@ class AppStack:
         self._add_interface_endpoints()
         self._add_secrets()
         self._add_file_system()
+        self._add_backups()
         self._add_service_discovery()
         self._add_task()
         self._add_service()
@@ -375,7 +376,7 @@ class AppStack:
         self.task_role = self.add(
             iam.Role(
                 "TaskRole",
-                Description="the API container's own AWS identity: it only mounts its EFS access point",
+                Description="the API container's own AWS identity: its EFS access point and its snapshots",
                 Path=c.role_path,
                 AssumeRolePolicyDocument=policies.trust("ecs-tasks.amazonaws.com"),
             )
@@ -434,6 +435,12 @@ class AppStack:
                 SecurityGroups=[Ref(self.efs_sg)],
             )
         )
+
+    def _add_backups(self) -> None:
+        """The snapshots' bucket (replaces EFS's AWS Backup policy): the task may use its prefix only."""
+        self.backup_bucket = self.add(backups.backup_bucket())
+        self.add(backups.tls_only_policy(self.backup_bucket))
+        self.backup_policy = self.add(backups.task_access(self.backup_bucket, self.task_role))
 
     def _add_service_discovery(self) -> None:
         c = self.config
@@ -501,6 +508,9 @@ class AppStack:
                 # (the VPC link's interfaces): safe only because the task's security group admits the VPC
                 # link alone (app/api/guards.py).
                 ecs.Environment(Name="FORWARDED_ALLOW_IPS", Value=c.vpc_cidr),
+                ecs.Environment(Name="BACKUP_BUCKET", Value=Ref(self.backup_bucket)),
+                ecs.Environment(Name="BACKUP_PREFIX", Value=backups.BACKUP_PREFIX),
+                ecs.Environment(Name="AWS_DEFAULT_REGION", Value=Ref("AWS::Region")),
             ],
             Secrets=[
                 ecs.Secret(Name="JWT_SECRET_KEY", ValueFrom=Ref(self.jwt_secret)),
@@ -577,7 +587,7 @@ class AppStack:
             ecs.Service(
                 "Service",
                 # The task mounts EFS (with its role's policy) and pulls its image over the internet route.
-                DependsOn=[self.mount_target, self.default_route, self.task_role_policy],
+                DependsOn=[self.mount_target, self.default_route, self.task_role_policy, self.backup_policy],
                 ServiceName=c.service_name,
                 Cluster=Ref(self.cluster),
                 TaskDefinition=Ref(self.task_definition),
@@ -781,6 +791,10 @@ class AppStack:
             "AdminPasswordSecretArn": (Ref(self.admin_password_secret), "bootstrap admin password secret"),
             "FileSystemId": (Ref(self.file_system), "EFS file system holding the SQLite database"),
             "ApiLogGroup": (self.config.log_groups["api"], "the API container's log group"),
+            "BackupBucket": (
+                Ref(self.backup_bucket),
+                "S3 bucket of the database snapshots (kept after the stack)",
+            ),
         }
         for name, (value, description) in outputs.items():
             self.t.add_output(Output(name, Value=value, Description=description))

@@ -179,6 +179,9 @@ def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]
     items += [
         LineItem(label, quantity * unit_price) for quantity, label, unit_price in candidates if quantity
     ]
+    from troposphere_templates.backups import backup_cost
+
+    items += [LineItem(label, monthly) for label, monthly in backup_cost(resources, prices)]
     return items
 
 
@@ -205,6 +208,10 @@ def report(template_path: Path, prices: dict[str, Any] | None = None) -> str:
         )
     if any(item.label.startswith("ECR storage") for item in items):
         lines.append(f"  assumption: {prices['assumptions']['ecr_image_gb']}")
+    if any(item.label.startswith("S3 snapshots") for item in items):
+        lines.append(
+            f"  assumption: {prices['assumptions']['snapshots']}; {prices['assumptions']['snapshot_gb']}"
+        )
     lines.append(f"  assumption: {prices['assumptions']['idle']}")
     lines.append(f"{'Total':<{width + 2}}  {_money(total(items)):>8} a month")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from awacs.aws import (
     Principal,
     Statement,
     StringEquals,
+    StringLike,
 )
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import Join, Sub
@@ -151,6 +152,44 @@ def efs_file_system_policy(task_role_arn: Any) -> PolicyDocument:
             Resource=["*"],
             Condition=Condition(Bool("elasticfilesystem:AccessedViaMountTarget", "true")),
         ),
+    )
+
+
+def backup_task_policy(bucket_arn: Any, prefix: str) -> PolicyDocument:
+    """The API's snapshots (app/backup.py): list, read and write under its prefix; delete only the restore
+    request it has carried out. The task never deletes a snapshot: lifecycle rules expire them."""
+    from app.backup import REQUEST_NAME
+
+    return document(
+        Statement(
+            Effect=Allow,
+            Action=[s3.ListBucket],
+            Resource=[bucket_arn],
+            Condition=Condition(StringLike("s3:prefix", [f"{prefix}*"])),
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[s3.GetObject, s3.PutObject],
+            Resource=[Join("", [bucket_arn, f"/{prefix}*"])],
+        ),
+        Statement(
+            Effect=Allow,
+            Action=[s3.DeleteObject],
+            Resource=[Join("", [bucket_arn, f"/{prefix}{REQUEST_NAME}"])],
+        ),
+    )
+
+
+def deny_insecure_transport(bucket_arn: Any) -> PolicyDocument:
+    """Bucket policy: nothing reaches the bucket or its objects without TLS."""
+    return document(
+        Statement(
+            Effect=Deny,
+            Principal=Principal("AWS", "*"),
+            Action=[s3.Action("*")],
+            Resource=[bucket_arn, Join("", [bucket_arn, "/*"])],
+            Condition=Condition(Bool("aws:SecureTransport", "false")),
+        )
     )
 
 
@@ -561,6 +600,27 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 ecr.SetRepositoryPolicy,
             ],
             Resource=[ecr_repository_arn(config.ecr_repository)],
+        ),
+        # CloudFormation names the bucket `<stack>-backupbucket-<random>` (troposphere_templates/backups.py).
+        Statement(
+            Sid="BackupBucket",
+            Effect=Allow,
+            Action=[
+                s3.CreateBucket,
+                s3.DeleteBucket,
+                s3.DeleteBucketPolicy,
+                s3.GetBucketAcl,
+                s3.GetBucketPolicy,
+                s3.ListBucket,
+                s3.PutBucketOwnershipControls,
+                s3.PutBucketPolicy,
+                s3.PutBucketPublicAccessBlock,
+                s3.PutBucketTagging,
+                s3.PutBucketVersioning,
+                s3.PutEncryptionConfiguration,
+                s3.PutLifecycleConfiguration,
+            ],
+            Resource=[Sub(f"{arn}:s3:::{config.app_stack.lower()}-backupbucket-*")],
         ),
         Statement(
             Sid="HttpApi",
