@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
-from app.api.deps import AdminUser, SessionDep
+from app.api.deps import AdminUser
 from app.backup import BackupError
 from app.schemas import ErrorDetail, errors
 
@@ -29,10 +29,9 @@ class SnapshotOut(BaseModel):
         503: {"model": ErrorDetail, "description": "the snapshot could not be stored"},
     },
 )
-async def take_backup(request: Request, admin: AdminUser, session: SessionDep) -> SnapshotOut:
+async def take_backup(request: Request, admin: AdminUser) -> SnapshotOut:
     """Take a snapshot of the database now and keep it with the scheduled ones; answers with its key."""
-    # The admin check's session (the same one) holds the pool's only connection, which the snapshot needs.
-    await session.close()
+    # The admin check (UserStore) has handed the pool's only connection back: the snapshot needs it.
     backups = request.app.state.backups
     if backups is None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="backups are off: the database is not SQLite")
