@@ -32,6 +32,7 @@ def migrate(c: Context, revision: str = "head", database_url: str = "") -> None:
     """Apply Alembic migrations up (or down) to a revision."""
     from alembic.util import CommandError
 
+    from app.core.database_url import describe
     from app.migrate import migrate_to
 
     url = database_url or _database_url()
@@ -39,7 +40,7 @@ def migrate(c: Context, revision: str = "head", database_url: str = "") -> None:
         before, after = migrate_to(url, revision)
     except CommandError as exc:
         raise Exit(f"error: migration to '{revision}' failed: {exc}") from None
-    print(f"database at revision {after or 'base'} (was {before or 'base'}): {url}")
+    print(f"database at revision {after or 'base'} (was {before or 'base'}): {describe(url)}")
 
 
 @task(

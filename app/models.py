@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Named constraints so that batch migrations on SQLite and later ones on PostgreSQL agree on names.
@@ -17,6 +17,10 @@ NAMING_CONVENTION = {
 }
 
 USER_NAME_MAX = 64
+# Ids go up to 2**53 - 1 (app/schemas.py: MAX_ID), so a looked-up id always fits the column: BIGINT on
+# PostgreSQL, where INTEGER stops at 2**31 - 1 and a larger bound value is an error, not "no such row";
+# on SQLite INTEGER PRIMARY KEY is already 64-bit, and only that spelling is the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
 ROLES = ("user", "admin")
 
 
@@ -27,7 +31,7 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX), unique=True)
     password_hash: Mapped[str] = mapped_column(String(60))
     role: Mapped[str] = mapped_column(String(16), default="user", server_default="user", index=True)
@@ -44,8 +48,8 @@ class Location(Base):
     # (a range scan from the cursor), whatever the table's size.
     __table_args__ = (Index("ix_locations_user_id_id", "user_id", "id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
     lat: Mapped[float] = mapped_column(Float)
     lng: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

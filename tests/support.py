@@ -44,6 +44,10 @@ class Server:
     def jwt_secret(self) -> str:
         return self.env["JWT_SECRET_KEY"]
 
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -55,13 +59,14 @@ class Server:
         return self.process.returncode
 
 
-def server_env(database: Path, **overrides: str) -> dict[str, str]:
+def server_env(database: Path | str, **overrides: str) -> dict[str, str]:
+    """The server's environment; `database` is a SQLite file or a database URL."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "ADMIN_", "DATABASE_", "APP_ENV"))
     }
     env.update(
         APP_ENV="test",
-        DATABASE_URL=sqlite_url(database),
+        DATABASE_URL=database if isinstance(database, str) else sqlite_url(database),
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
         BCRYPT_ROUNDS="4",  # the minimum: tests check behaviour, `invoke bench` measures the real cost
         ADMIN_USERNAME=ADMIN_NAME,
@@ -73,12 +78,15 @@ def server_env(database: Path, **overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_server(tmp_dir: Path, **env_overrides: str) -> Iterator[Server]:
-    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200."""
+def running_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) -> Iterator[Server]:
+    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200.
+
+    The database is `database_url` when given (e.g. PostgreSQL), else the SQLite file tmp_dir/app.db.
+    """
     database = tmp_dir / "app.db"
     port = free_port()
     log = tmp_dir / f"server-{port}.log"
-    env = server_env(database, **env_overrides)
+    env = server_env(database_url or database, **env_overrides)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port)],

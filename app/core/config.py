@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.database_url import postgres_url_from_parts
+
 DEFAULT_DATABASE_PATH = Path("data") / "app.db"
 MIN_SECRET_LENGTH = 32
 
@@ -23,6 +25,14 @@ class Settings(BaseSettings):
     # hosts; "delete" is the classic rollback journal. See app/core/db.py for the measurement.
     sqlite_journal: Literal["wal-exclusive", "delete"] = "wal-exclusive"
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # PostgreSQL from parts, as ECS passes them: the host, port and name as plain environment, the user and
+    # password from the RDS-managed secret (see app/core/database_url.py). Set these or DATABASE_URL.
+    database_host: str | None = None
+    database_port: int = Field(default=5432, ge=1, le=65535)
+    database_name: str | None = None
+    database_user: str | None = None
+    database_password: str | None = None
+    database_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
 
     jwt_secret_key: str = ""
     jwt_algorithm: Literal["HS256"] = "HS256"
@@ -31,6 +41,21 @@ class Settings(BaseSettings):
 
     admin_username: str | None = None
     admin_password: str | None = None
+
+    @model_validator(mode="after")
+    def _database_url_from_parts(self) -> Settings:
+        if self.database_host:
+            if "database_url" in self.model_fields_set:
+                raise ValueError("set DATABASE_URL or DATABASE_HOST (with its parts), not both")
+            self.database_url = postgres_url_from_parts(
+                host=self.database_host,
+                port=self.database_port,
+                name=self.database_name,
+                user=self.database_user,
+                password=self.database_password,
+                sslmode=self.database_sslmode,
+            )
+        return self
 
     @model_validator(mode="after")
     def _require_secret_outside_dev(self) -> Settings:
