@@ -21,9 +21,7 @@ TRUE = {"1", "true", "yes"}
 
 
 def postgres_required() -> bool:
-    return (
-        os.environ.get("CI", "").lower() in TRUE or os.environ.get("ECS1_REQUIRE_POSTGRES", "").lower() in TRUE
-    )
+    return any(os.environ.get(name, "").lower() in TRUE for name in ("CI", "ECS1_REQUIRE_POSTGRES"))
 
 
 def _libpq(url: str) -> str:
@@ -67,8 +65,10 @@ def fresh_database(prefix: str = "ecs1_test") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     _admin(f'CREATE DATABASE "{name}"')
     try:
-        yield make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(
-            hide_password=False
+        yield (
+            make_url(ADMIN_URL)
+            .set(drivername="postgresql+psycopg", database=name)
+            .render_as_string(hide_password=False)
         )
     finally:
         _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

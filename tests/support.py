@@ -77,9 +77,8 @@ def server_env(database: Path | str, **overrides: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) -> Iterator[Server]:
-    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200.
+def start_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) -> Server:
+    """Start `python -m app.server` (migrate, then uvicorn) on a free port, without waiting for it.
 
     The database is `database_url` when given (e.g. PostgreSQL), else the SQLite file tmp_dir/app.db.
     """
@@ -95,20 +94,31 @@ def running_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) 
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", database, process, log, env)
+    return Server(f"http://127.0.0.1:{port}", database, process, log, env)
+
+
+def wait_healthy(server: Server, seconds: float = 30) -> None:
+    """Wait for /health to be 200; raise with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not become healthy:\n{server.log.read_text()}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def running_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) -> Iterator[Server]:
+    """A started and healthy server (see start_server), stopped at the end."""
+    server = start_server(tmp_dir, database_url, **env_overrides)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become healthy:\n{log.read_text()}")
-            time.sleep(0.05)
+        wait_healthy(server)
         yield server
     finally:
         server.stop()

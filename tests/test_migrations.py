@@ -56,3 +56,32 @@ def test_invoke_migrate_goes_up_and_down(tmp_path: Path) -> None:
     bad = subprocess.run([*invoke, "--revision", "nope"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert bad.returncode != 0
     assert "error: migration to 'nope' failed" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_postgres_upgrade_downgrade_and_no_drift() -> None:
+    """The same migrations on a real PostgreSQL database: up, down, up, and `alembic check` finds no drift."""
+    from sqlalchemy import create_engine, inspect
+
+    from app.core.database_url import sync_url
+    from tests.postgres_support import fresh_database
+
+    with fresh_database() as url:
+        assert migrate_to(url, "head") == (None, "0001")
+        assert migrate_to(url, "base") == ("0001", None)
+        assert migrate_to(url, "head") == (None, "0001")
+        engine = create_engine(sync_url(url))
+        try:
+            schema = inspect(engine)
+            assert set(schema.get_table_names()) == {"alembic_version", "users", "locations"}
+            assert "ix_locations_user_id_id" in {ix["name"] for ix in schema.get_indexes("locations")}
+        finally:
+            engine.dispose()
+        env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
+        check = subprocess.run(
+            [sys.executable, "-m", "alembic", "check"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
