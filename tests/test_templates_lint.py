@@ -74,7 +74,7 @@ def declared_skips(config: str) -> dict[tuple[str, str], str]:
     return skips
 
 
-@pytest.mark.parametrize("config", ["default", "original"])
+@pytest.mark.parametrize("config", ["default", "original", "postgres"])
 def test_checkov_passes_and_every_skip_is_justified_and_needed(config: str) -> None:
     result = subprocess.run(
         [
