@@ -244,27 +244,6 @@ class AppStack:
                 ],
             )
         )
-        if not c.postgres:
-            self._add_file_system_security_group()
-
-    def _add_file_system_security_group(self) -> None:
-        c = self.config
-        self.efs_sg = self.add(
-            ec2.SecurityGroup(
-                "FileSystemSecurityGroup",
-                GroupDescription="EFS mount target: NFS from the API task only",
-                VpcId=Ref(self.vpc),
-                SecurityGroupIngress=[
-                    ec2.SecurityGroupRule(
-                        Description="NFS from the API task",
-                        IpProtocol="tcp",
-                        FromPort=EFS_PORT,
-                        ToPort=EFS_PORT,
-                        SourceSecurityGroupId=Ref(self.task_sg),
-                    )
-                ],
-            )
-        )
         # Separate rule resources break the reference cycles between the groups.
         self.add(
             ec2.SecurityGroupEgress(
@@ -286,17 +265,6 @@ class AppStack:
                 FromPort=c.container_port,
                 ToPort=c.container_port,
                 SourceSecurityGroupId=Ref(self.vpc_link_sg),
-            )
-        )
-        self.add(
-            ec2.SecurityGroupEgress(
-                "TaskToFileSystem",
-                GroupId=Ref(self.task_sg),
-                Description="NFS to the EFS mount target",
-                IpProtocol="tcp",
-                FromPort=EFS_PORT,
-                ToPort=EFS_PORT,
-                DestinationSecurityGroupId=Ref(self.efs_sg),
             )
         )
 
@@ -369,6 +337,33 @@ class AppStack:
 
     def _add_file_system(self) -> None:
         c = self.config
+        self.efs_sg = self.add(
+            ec2.SecurityGroup(
+                "FileSystemSecurityGroup",
+                GroupDescription="EFS mount target: NFS from the API task only",
+                VpcId=Ref(self.vpc),
+                SecurityGroupIngress=[
+                    ec2.SecurityGroupRule(
+                        Description="NFS from the API task",
+                        IpProtocol="tcp",
+                        FromPort=EFS_PORT,
+                        ToPort=EFS_PORT,
+                        SourceSecurityGroupId=Ref(self.task_sg),
+                    )
+                ],
+            )
+        )
+        self.add(
+            ec2.SecurityGroupEgress(
+                "TaskToFileSystem",
+                GroupId=Ref(self.task_sg),
+                Description="NFS to the EFS mount target",
+                IpProtocol="tcp",
+                FromPort=EFS_PORT,
+                ToPort=EFS_PORT,
+                DestinationSecurityGroupId=Ref(self.efs_sg),
+            )
+        )
         self.task_role = self.add(
             iam.Role(
                 "TaskRole",

@@ -1,0 +1,90 @@
+"""The PostgreSQL mode's template (`invoke render --database postgres`) as a user would check it."""
+
+from __future__ import annotations
+
+from tests.templates_support import load, policy_statements, resources_of_type
+
+
+def test_the_database_is_rds_postgres_private_encrypted_with_a_managed_password() -> None:
+    app = load("postgres")
+    (database,) = resources_of_type(app, "AWS::RDS::DBInstance").values()
+    props = database["Properties"]
+    assert props["Engine"] == "postgres" and props["DBInstanceClass"] == "db.t4g.micro"
+    assert props["StorageEncrypted"] is True and props["PubliclyAccessible"] is False
+    assert props["ManageMasterUserPassword"] is True and "MasterUserPassword" not in props
+    assert props["StorageType"] == "gp3" and int(props["AllocatedStorage"]) >= 20
+    assert props["BackupRetentionPeriod"] >= 1, "RDS automated backups are the backups of this mode"
+    assert database["DeletionPolicy"] == "Snapshot", "deleting the stack keeps a final snapshot"
+
+    (group,) = resources_of_type(app, "AWS::RDS::DBSubnetGroup").values()
+    subnets = [app["Resources"][ref["Ref"]]["Properties"] for ref in group["Properties"]["SubnetIds"]]
+    zones = {str(subnet["AvailabilityZone"]) for subnet in subnets}
+    assert len(subnets) == 2 and len(zones) == 2, "RDS requires subnets in two zones"
+    associations = resources_of_type(app, "AWS::EC2::SubnetRouteTableAssociation").values()
+    routed = {assoc["Properties"]["SubnetId"]["Ref"] for assoc in associations}
+    assert not routed & {ref["Ref"] for ref in group["Properties"]["SubnetIds"]}, "no route out of them"
+
+
+def test_only_the_tasks_reach_the_database() -> None:
+    app = load("postgres")
+    (database,) = resources_of_type(app, "AWS::RDS::DBInstance").values()
+    (db_sg,) = database["Properties"]["VPCSecurityGroups"]
+    (service,) = resources_of_type(app, "AWS::ECS::Service").values()
+    (task_sg,) = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"]
+    ingress = app["Resources"][db_sg["Ref"]]["Properties"]["SecurityGroupIngress"]
+    ingress += [
+        rule["Properties"]
+        for rule in resources_of_type(app, "AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["GroupId"] == db_sg
+    ]
+    assert [(rule["SourceSecurityGroupId"], rule["FromPort"], rule["ToPort"]) for rule in ingress] == [
+        (task_sg, 5432, 5432)
+    ]
+
+
+def test_no_efs_and_the_task_gets_the_database_from_parts_and_the_rds_secret() -> None:
+    app = load("postgres")
+    assert not [r for r in app["Resources"].values() if r["Type"].startswith("AWS::EFS::")]
+    (task,) = resources_of_type(app, "AWS::ECS::TaskDefinition").values()
+    assert task["Properties"].get("Volumes", []) == []
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    environment = {item["Name"]: item["Value"] for item in container["Environment"]}
+    assert "DATABASE_URL" not in environment and "DATABASE_PASSWORD" not in environment
+    assert environment["DATABASE_HOST"] == {"Fn::GetAtt": ["Database", "Endpoint.Address"]}
+    secrets = {item["Name"]: item["ValueFrom"] for item in container["Secrets"]}
+    master = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    assert secrets["DATABASE_USER"] == {"Fn::Join": ["", [master, ":username::"]]}
+    assert secrets["DATABASE_PASSWORD"] == {"Fn::Join": ["", [master, ":password::"]]}
+    readable = [
+        statement["Resource"]
+        for logical_id, statement in policy_statements(app)
+        if logical_id == "TaskExecutionRole" and "secretsmanager:GetSecretValue" in statement["Action"]
+    ]
+    assert any(master in resources for resources in readable), "ECS can read the RDS secret to inject it"
+
+
+def test_several_tasks_rolling_at_full_capacity_with_cpu_autoscaling() -> None:
+    app = load("postgres")
+    (service,) = resources_of_type(app, "AWS::ECS::Service").values()
+    props = service["Properties"]
+    assert props["DesiredCount"] == 2
+    deployment = props["DeploymentConfiguration"]
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+    (target,) = resources_of_type(app, "AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (2, 4)
+    assert target["Properties"]["ScalableDimension"] == "ecs:service:DesiredCount"
+    (policy,) = resources_of_type(app, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["Properties"]["PolicyType"] == "TargetTrackingScaling"
+    assert (
+        tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+    )
+
+
+def test_the_default_mode_is_unchanged_sqlite_on_one_task() -> None:
+    app = load("default")
+    assert not resources_of_type(app, "AWS::RDS::DBInstance")
+    assert not resources_of_type(app, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert resources_of_type(app, "AWS::EFS::FileSystem")
+    (service,) = resources_of_type(app, "AWS::ECS::Service").values()
+    assert service["Properties"]["DesiredCount"] == 1
