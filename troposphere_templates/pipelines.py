@@ -192,7 +192,22 @@ class PipelineStack:
                             PolicyDocument=policies.app_stack_deployer(
                                 c.project, Ref("AWS::Region"), c.ecr_repository, c.authorizer_function_name
                             ),
-                        )
+                        ),
+                        *(
+                            [
+                                iam.Policy(
+                                    PolicyName="deploy-postgres",
+                                    PolicyDocument=policies.postgres_stack_deployer(
+                                        Ref("AWS::Region"),
+                                        c.db_instance_identifier,
+                                        c.cluster_name,
+                                        c.service_name,
+                                    ),
+                                )
+                            ]
+                            if c.postgres
+                            else []
+                        ),
                     ],
                 )
             )

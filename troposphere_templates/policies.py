@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import awacs.apigateway as apigateway
+import awacs.application_autoscaling as application_autoscaling
 import awacs.awslambda as awslambda
 import awacs.cloudformation as cloudformation
+import awacs.cloudwatch as cloudwatch
 import awacs.codebuild as codebuild
 import awacs.codeconnections as codeconnections
 import awacs.codestar_connections as codestar_connections
@@ -20,7 +22,9 @@ import awacs.ecr as ecr
 import awacs.ecs as ecs
 import awacs.elasticfilesystem as efs
 import awacs.iam as iam
+import awacs.kms as kms
 import awacs.logs as logs
+import awacs.rds as rds
 import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
@@ -544,5 +548,126 @@ def app_stack_deployer(
                 Sub(f"{arn}:apigateway:${{AWS::Region}}::/vpclinks/*"),
                 Sub(f"{arn}:apigateway:${{AWS::Region}}::/tags/*"),
             ],
+        ),
+    )
+
+
+def postgres_stack_deployer(
+    region_condition: Any, db_instance_identifier: str, cluster: str, service: str
+) -> PolicyDocument:
+    """What CloudFormation needs beyond `app_stack_deployer` for the PostgreSQL mode (troposphere_templates/
+    postgres.py): the RDS instance and its subnet group, the master-password secret RDS creates, and the
+    service's autoscaling. Actions from the resource provider schemas' handlers (AWS::RDS::DBInstance,
+    AWS::RDS::DBSubnetGroup, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy).
+    """
+    arn = "arn:${AWS::Partition}"
+    here = "${AWS::Region}:${AWS::AccountId}"
+    in_region = Condition(StringEquals("aws:RequestedRegion", region_condition))
+    return document(
+        Statement(
+            Sid="DatabaseInstance",
+            Effect=Allow,
+            Action=[
+                rds.AddTagsToResource,
+                rds.CreateDBInstance,
+                rds.CreateDBSnapshot,  # the final snapshot of DeletionPolicy: Snapshot
+                rds.CreateDBSubnetGroup,
+                rds.DeleteDBInstance,
+                rds.DeleteDBSubnetGroup,
+                rds.DescribeDBInstances,
+                rds.DescribeDBSubnetGroups,
+                rds.ListTagsForResource,
+                rds.ModifyDBInstance,
+                rds.ModifyDBSubnetGroup,
+                rds.RebootDBInstance,
+                rds.RemoveTagsFromResource,
+            ],
+            # CloudFormation names the subnet group and the final snapshot; the default parameter and option
+            # groups are named by RDS.
+            Resource=[
+                Sub(f"{arn}:rds:{here}:db:{db_instance_identifier}"),
+                Sub(f"{arn}:rds:{here}:subgrp:*"),
+                Sub(f"{arn}:rds:{here}:snapshot:*"),
+                Sub(f"{arn}:rds:{here}:pg:default.*"),
+                Sub(f"{arn}:rds:{here}:og:default:*"),
+            ],
+        ),
+        # Describe calls of RDS's handlers that accept only `*`.
+        Statement(
+            Sid="DatabaseDescribe",
+            Effect=Allow,
+            Action=[
+                rds.DescribeDBEngineVersions,
+                rds.DescribeDBParameterGroups,
+                rds.DescribeDBSnapshots,
+                rds.DescribeEvents,
+            ],
+            Resource=["*"],
+            Condition=in_region,
+        ),
+        # RDS creates the master user's secret (named rds!db-<id>) with the caller's rights.
+        Statement(
+            Sid="DatabaseMasterSecret",
+            Effect=Allow,
+            Action=[
+                secretsmanager.CreateSecret,
+                secretsmanager.DeleteSecret,
+                secretsmanager.DescribeSecret,
+                secretsmanager.TagResource,
+            ],
+            Resource=[Sub(f"{arn}:secretsmanager:{here}:secret:rds!db-*")],
+        ),
+        # Encryption at rest with the AWS-managed keys, through RDS and Secrets Manager only.
+        Statement(
+            Sid="DatabaseEncryptionKeys",
+            Effect=Allow,
+            Action=[kms.CreateGrant, kms.DescribeKey],
+            Resource=[Sub(f"{arn}:kms:{here}:key/*")],
+            Condition=Condition(
+                StringEquals(
+                    "kms:ViaService",
+                    [
+                        Sub("rds.${AWS::Region}.${AWS::URLSuffix}"),
+                        Sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
+                    ],
+                )
+            ),
+        ),
+        Statement(
+            Sid="DatabaseAndScalingServiceLinkedRoles",
+            Effect=Allow,
+            Action=[iam.CreateServiceLinkedRole],
+            Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
+            Condition=Condition(
+                StringEquals(
+                    "iam:AWSServiceName", ["rds.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"]
+                )
+            ),
+        ),
+        # Scalable targets and policies get generated ids; their actions take `*`.
+        Statement(
+            Sid="ServiceAutoScaling",
+            Effect=Allow,
+            Action=[
+                application_autoscaling.DeleteScalingPolicy,
+                application_autoscaling.DeregisterScalableTarget,
+                application_autoscaling.DescribeScalableTargets,
+                application_autoscaling.DescribeScalingPolicies,
+                application_autoscaling.DescribeScheduledActions,
+                application_autoscaling.PutScalingPolicy,
+                application_autoscaling.RegisterScalableTarget,
+                application_autoscaling.TagResource,
+                application_autoscaling.UntagResource,
+                application_autoscaling.ListTagsForResource,
+            ],
+            Resource=["*"],
+            Condition=in_region,
+        ),
+        # Target tracking creates its alarms with the caller's rights, named after the service.
+        Statement(
+            Sid="ServiceScalingAlarms",
+            Effect=Allow,
+            Action=[cloudwatch.DeleteAlarms, cloudwatch.DescribeAlarms, cloudwatch.PutMetricAlarm],
+            Resource=[Sub(f"{arn}:cloudwatch:{here}:alarm:TargetTracking-service/{cluster}/{service}-*")],
         ),
     )
