@@ -177,6 +177,7 @@ RENDER_HELP = {
     "architecture": "ARM64 (default) or X86_64, for the task, the authorizer and CodeBuild",
     "capacity-provider": "FARGATE (default) or FARGATE_SPOT",
     "image-tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
+    "database": "sqlite (default: one task, SQLite on EFS) or postgres (RDS PostgreSQL, 2-4 tasks)",
     "account-id": "AWS account id: also write imagedefinitions.json (the update pipeline passes it)",
     "out": "folder to write into (default: build/templates)",
 }
@@ -199,6 +200,7 @@ def _render_config(options: dict[str, Any]) -> ProjectConfig:
             architecture=options["architecture"].upper(),
             capacity_provider=options["capacity_provider"].upper(),
             image_tag=options["image_tag"] or os.environ.get("ECS1_IMAGE_TAG") or current_image_tag(),
+            database=options["database"].lower(),
         )
     except ConfigError as exc:
         raise Exit(f"error: {exc}") from None
@@ -218,6 +220,7 @@ def render(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
+    database: str = "",
     account_id: str = "",
     out: str = "build/templates",
 ) -> None:
@@ -233,14 +236,21 @@ def render(
     )
 
 
-@task(help={"template": "rendered app template (default: build/templates/app.json, rendered if missing)"})
-def cost(c: Context, template: str = "build/templates/app.json") -> None:
+@task(
+    help={
+        "template": "rendered app template (default: build/templates/app.json, rendered if missing)",
+        "database": "render this mode first and price it: sqlite or postgres",
+    }
+)
+def cost(c: Context, template: str = "build/templates/app.json", database: str = "") -> None:
     """Print the itemised fixed monthly cost at idle of the rendered application stack."""
     from pathlib import Path
 
     from troposphere_templates.cost import CostError, report
 
-    if not Path(template).exists():
+    if database:
+        render(c, database=database, out=str(Path(template).parent))
+    elif not Path(template).exists():
         print(f"{template} does not exist yet: rendering the default configuration first")
         render(c, out=str(Path(template).parent))
     try:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.templates_support import load, policy_statements, resources_of_type
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.templates_support import PROJECT_ROOT, load, policy_statements, resources_of_type
+from troposphere_templates.cost import estimate, load_prices, total
 
 
 def test_the_database_is_rds_postgres_private_encrypted_with_a_managed_password() -> None:
@@ -88,3 +94,21 @@ def test_the_default_mode_is_unchanged_sqlite_on_one_task() -> None:
     assert resources_of_type(app, "AWS::EFS::FileSystem")
     (service,) = resources_of_type(app, "AWS::ECS::Service").values()
     assert service["Properties"]["DesiredCount"] == 1
+
+
+def test_invoke_cost_prices_the_postgres_mode_item_by_item(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "invoke", "cost", "--database", "postgres"]
+    command += ["--template", str(tmp_path / "app.json")]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    prices = load_prices()
+    instance = next(line for line in lines if "RDS PostgreSQL db.t4g.micro" in line)
+    assert instance.endswith(f"${730 * prices['rds_postgres_single_az_per_hour']['db.t4g.micro']:.2f}")
+    storage = next(line for line in lines if "RDS gp3 storage: 20 GB" in line)
+    assert storage.endswith(f"${20 * prices['rds_gp3_per_gb_month']:.2f}")
+    assert any("2 tasks" in line for line in lines if line.lstrip().startswith("Fargate"))
+    assert any("3 secrets" in line for line in lines), "the RDS-managed secret is counted"
+    items = estimate(json.loads((tmp_path / "app.json").read_text()), prices)
+    assert lines[-1].split()[1] == f"${total(items):,.2f}"
+    assert not [line for line in lines if line.lstrip().startswith("EFS")]
