@@ -1,6 +1,7 @@
 """The API benchmark: the server started as the container starts it, driven by wrk over loopback.
 
     python bench/run.py [--duration 5] [--connections 16] [--repeat 3] [--journals wal-exclusive,delete]
+                        [--databases sqlite,postgres] [--postgres-driver psycopg]
 
 Each scenario runs `--repeat` times; the table shows medians. Ratios (health during a login storm versus
 idle) come from the same run. Results are also written to bench/results/latest.json.
@@ -135,7 +136,7 @@ SECRET = secrets.token_urlsafe(48)  # one key for every restart, so tokens stay 
 
 
 @contextmanager
-def server_on(workdir: Path, journal: str) -> Iterator[Server]:
+def server_on(workdir: Path, journal: str, database_url: str = "") -> Iterator[Server]:
     """The container's start command with the production bcrypt cost, as a real process."""
     overrides = {
         "BCRYPT_ROUNDS": "10",
@@ -143,7 +144,7 @@ def server_on(workdir: Path, journal: str) -> Iterator[Server]:
         "APP_ENV": "prod",
         "JWT_SECRET_KEY": SECRET,
     }
-    with running_server(workdir, **overrides) as server:
+    with running_server(workdir, database_url, **overrides) as server:
         yield server
 
 
@@ -177,6 +178,56 @@ def bench_journal(bench: Bench, workdir: Path, journal: str, full: bool) -> list
         )
         health = Request("/health")
         results += bench.run_during_storm("health during a login storm (4 clients)", server, health, storm)
+    return results
+
+
+POSTGRES_ADMIN_URL = os.environ.get("ECS1_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server, dropped after (the libpq URL)."""
+    import psycopg
+
+    name = f"ecs1_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_postgres(bench: Bench, workdir: Path, driver: str) -> list[Measurement]:
+    """The same scenarios on one PostgreSQL database (the PostgreSQL mode), one server process."""
+    import psycopg
+
+    label = f" [PostgreSQL, {driver}]"
+    results = []
+    with postgres_database() as libpq_url:
+        app_url = libpq_url.replace("postgresql://", f"postgresql+{driver}://", 1)
+        with (
+            server_on(workdir, "wal-exclusive", app_url) as server,
+            httpx.Client(base_url=server.base_url) as client,
+        ):
+            token = new_user(client, "writer", PASSWORD)[1]["Authorization"].removeprefix("Bearer ")
+            targets = [new_user(client, "target", PASSWORD)[0] for _ in range(3)]
+            target_ids = [user["id"] for user in targets]
+            results.append(bench.run(f"health (idle){label}", server, Request("/health")))
+            write = Request("/location/update", "POST", '{"lat": 48.85837, "lng": 2.294481}', token)
+            results.append(bench.run(f"location writes{label}", server, write))
+            read = Request("/location/get_locations", "POST", json.dumps({"ids": target_ids}), token)
+            for rows, name in ((100, "100 rows"), (100_000, "100,000 rows")):
+                with psycopg.connect(libpq_url, autocommit=True) as db:
+                    db.execute("DELETE FROM locations")
+                    db.execute(
+                        "INSERT INTO locations (user_id, lat, lng) SELECT (%s::bigint[])[1 + i %% 3], "
+                        "(i %% 180) - 89.5, (i %% 360) - 179.5 FROM generate_series(0, %s - 1) AS i",
+                        (target_ids, rows),
+                    )
+                    db.execute("ANALYZE locations")
+                results.append(bench.run(f"get_locations, 3 users, {name}{label}", server, read))
     return results
 
 
@@ -220,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--journals", default="wal-exclusive,delete", help="SQLite journals to compare on writes"
     )
+    parser.add_argument(
+        "--databases", default="sqlite,postgres", help="engines to run (postgres: ECS1_BENCH_POSTGRES_URL)"
+    )
+    parser.add_argument("--postgres-driver", default="psycopg", choices=["psycopg", "asyncpg"])
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("error: wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -229,9 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     journals = [j.strip() for j in args.journals.split(",") if j.strip()]
     setup = f"{args.connections} connections, {args.repeat} x {args.duration} s per scenario"
     print(f"benchmark: {setup}, {os.cpu_count()} cores")
-    for index, journal in enumerate(journals):
+    databases = {d.strip() for d in args.databases.split(",") if d.strip()}
+    if "sqlite" in databases:
+        for index, journal in enumerate(journals):
+            with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+                results += bench_journal(bench, Path(workdir), journal, full=index == 0)
+    if "postgres" in databases:
         with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-            results += bench_journal(bench, Path(workdir), journal, full=index == 0)
+            results += bench_postgres(bench, Path(workdir), args.postgres_driver)
     print()
     print(table(results))
     print()
