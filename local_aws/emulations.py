@@ -8,10 +8,12 @@ from moto.cloudformation import parsing
 
 from local_aws import (
     apigatewayv2,
+    applicationautoscaling,
     devtools,
     ecs,
     failure,
     moto_gaps,
+    rds,
     secretsmanager,
     servicediscovery,
     stacks,
@@ -20,7 +22,17 @@ from local_aws import (
 # Every type this package emulates or replaces, by module (documentation and tests read this).
 EMULATED_TYPES: tuple[str, ...] = tuple(
     cls.CFN_TYPE
-    for module in (apigatewayv2, servicediscovery, devtools, secretsmanager, ecs, moto_gaps, failure)
+    for module in (
+        apigatewayv2,
+        servicediscovery,
+        devtools,
+        secretsmanager,
+        ecs,
+        moto_gaps,
+        failure,
+        rds,
+        applicationautoscaling,
+    )
     for cls in vars(module).values()
     if isinstance(cls, type)
     and getattr(cls, "__module__", "") == module.__name__
