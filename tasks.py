@@ -40,6 +40,8 @@ def migrate(c: Context, revision: str = "head", database_url: str = "") -> None:
         before, after = migrate_to(url, revision)
     except CommandError as exc:
         raise Exit(f"error: migration to '{revision}' failed: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise Exit(f"error: the driver {exc.name} is not installed: pip install -e '.[postgres]'") from None
     print(f"database at revision {after or 'base'} (was {before or 'base'}): {describe(url)}")
 
 

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _database_url_from_parts(self) -> Settings:
         if self.database_host:
-            if "database_url" in self.model_fields_set:
+            if "database_url" in self.model_fields_set and self.database_url:  # an empty one counts as unset
                 raise ValueError("set DATABASE_URL or DATABASE_HOST (with its parts), not both")
             self.database_url = postgres_url_from_parts(
                 host=self.database_host,
