@@ -51,6 +51,7 @@ def test_the_postgres_mode_deploys_and_cleans(endpoint, tmp_path):
     assert environment["DATABASE_HOST"] == instance["Endpoint"]["Address"]
     secrets = {item["name"]: item["valueFrom"] for item in container["secrets"]}
     assert secrets["DATABASE_PASSWORD"] == f"{secret_arn}:password::"
+    assert environment["DATABASE_SECRET_ARN"] == secret_arn
     assert not task.get("volumes")
 
     scaling = client(endpoint, "application-autoscaling")

@@ -67,6 +67,13 @@ def test_no_efs_and_the_task_gets_the_database_from_parts_and_the_rds_secret() -
         if logical_id == "TaskExecutionRole" and "secretsmanager:GetSecretValue" in statement["Action"]
     ]
     assert any(master in resources for resources in readable), "ECS can read the RDS secret to inject it"
+    assert environment["DATABASE_SECRET_ARN"] == master, "the app reads it again after a rotation"
+    task_role_reads = [
+        statement["Resource"]
+        for logical_id, statement in policy_statements(app)
+        if logical_id == "TaskRole" and "secretsmanager:GetSecretValue" in statement["Action"]
+    ]
+    assert task_role_reads == [[master]], "the task itself may read that one secret, nothing else"
 
 
 def test_several_tasks_rolling_at_full_capacity_with_cpu_autoscaling() -> None:

@@ -8,6 +8,8 @@ It replaces the default's SQLite on EFS with RDS PostgreSQL and runs the service
 - RDS keeps the master password in Secrets Manager (`ManageMasterUserPassword`); ECS injects its `username`
   and `password` keys into the task as DATABASE_USER / DATABASE_PASSWORD, the endpoint arrives as plain
   DATABASE_HOST / DATABASE_PORT / DATABASE_NAME, and the app builds its URL from these (app/core/config.py);
+  RDS rotates that password every 7 days, so the task may also read the secret itself (DATABASE_SECRET_ARN,
+  app/core/database_secret.py) when a new connection is refused;
 - the service at `min_tasks`..`max_tasks` tasks (2-4 by default) with rolling deployments that never go
   below the running count (100% healthy, 200% maximum) and CPU target tracking;
 - backups are RDS automated backups (`db_backup_days` days of point-in-time recovery) plus a final
@@ -60,14 +62,6 @@ def _skip_checks(*checks: tuple[str, str]) -> dict[str, Any]:
 def add_database(stack: AppStack) -> None:
     """The task role, the database's network and the RDS instance (in place of the EFS file system)."""
     c = stack.config
-    stack.task_role = stack.add(
-        iam.Role(
-            "TaskRole",
-            Description="the API container's own AWS identity: it needs none (ECS injects the DB secret)",
-            Path=c.role_path,
-            AssumeRolePolicyDocument=policies.trust("ecs-tasks.amazonaws.com"),
-        )
-    )
     subnets = [
         stack.add(
             ec2.Subnet(
@@ -148,6 +142,24 @@ def add_database(stack: AppStack) -> None:
             ),
         )
     )
+    _add_task_role(stack)
+
+
+def _add_task_role(stack: AppStack) -> None:
+    stack.task_role = stack.add(
+        iam.Role(
+            "TaskRole",
+            Description="the API container's own AWS identity: it reads the database secret after a rotation",
+            Path=stack.config.role_path,
+            AssumeRolePolicyDocument=policies.trust("ecs-tasks.amazonaws.com"),
+            Policies=[
+                iam.Policy(
+                    PolicyName="read-database-secret",
+                    PolicyDocument=policies.document(policies.read_secrets(master_secret_arn(stack))),
+                )
+            ],
+        )
+    )
 
 
 def container_environment(stack: AppStack) -> list[ecs.Environment]:
@@ -158,6 +170,8 @@ def container_environment(stack: AppStack) -> list[ecs.Environment]:
         ecs.Environment(Name="DATABASE_NAME", Value=stack.config.db_name),
         # RDS for PostgreSQL 15+ refuses unencrypted connections (rds.force_ssl defaults to 1).
         ecs.Environment(Name="DATABASE_SSLMODE", Value="require"),
+        # Read again after RDS rotated the password ECS injected at start (app/core/database_secret.py).
+        ecs.Environment(Name="DATABASE_SECRET_ARN", Value=master_secret_arn(stack)),
     ]
 
 

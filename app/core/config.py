@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     database_user: str | None = None
     database_password: str | None = None
     database_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    # The RDS-managed secret the password comes from: read again when RDS has rotated it (database_secret.py).
+    database_secret_arn: str | None = None
 
     jwt_secret_key: str = ""
     jwt_algorithm: Literal["HS256"] = "HS256"

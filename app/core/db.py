@@ -65,6 +65,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         install_sqlite_pragmas(engine.sync_engine, settings.sqlite_journal, settings.sqlite_busy_timeout_ms)
+    if settings.database_secret_arn:
+        from app.core.database_secret import DatabaseSecret, install_secret_refresh
+
+        install_secret_refresh(engine.sync_engine, DatabaseSecret(settings.database_secret_arn))
     return engine
 
 
