@@ -29,10 +29,11 @@ class DatabaseSecret:
             return dict(self._current)
 
     def refresh(self) -> dict[str, str]:
-        import boto3
+        # botocore (the postgres extra), not boto3: the image leaves the deploy tooling out.
+        import botocore.session
 
         region = self.secret_arn.split(":")[3]  # arn:partition:secretsmanager:<region>:account:secret:name
-        client = boto3.client("secretsmanager", region_name=region)
+        client = botocore.session.get_session().create_client("secretsmanager", region_name=region)
         value = client.get_secret_value(SecretId=self.secret_arn)["SecretString"]
         document = json.loads(value)
         with self._lock:
