@@ -198,10 +198,7 @@ class PipelineStack:
                                 iam.Policy(
                                     PolicyName="deploy-postgres",
                                     PolicyDocument=policies.postgres_stack_deployer(
-                                        Ref("AWS::Region"),
-                                        c.db_instance_identifier,
-                                        c.cluster_name,
-                                        c.service_name,
+                                        c.db_instance_identifier, c.cluster_name, c.service_name
                                     ),
                                 )
                             ]

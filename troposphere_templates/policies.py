@@ -22,14 +22,13 @@ import awacs.ecr as ecr
 import awacs.ecs as ecs
 import awacs.elasticfilesystem as efs
 import awacs.iam as iam
-import awacs.kms as kms
 import awacs.logs as logs
 import awacs.rds as rds
 import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
 import awacs.servicediscovery as servicediscovery
-from awacs.aws import Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import Join, Sub
 
@@ -552,38 +551,49 @@ def app_stack_deployer(
     )
 
 
-def postgres_stack_deployer(
-    region_condition: Any, db_instance_identifier: str, cluster: str, service: str
-) -> PolicyDocument:
+def postgres_stack_deployer(db_instance_identifier: str, cluster: str, service: str) -> PolicyDocument:
     """What CloudFormation needs beyond `app_stack_deployer` for the PostgreSQL mode (troposphere_templates/
     postgres.py): the RDS instance and its subnet group, the master-password secret RDS creates, and the
     service's autoscaling. Actions from the resource provider schemas' handlers (AWS::RDS::DBInstance,
-    AWS::RDS::DBSubnetGroup, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy).
+    AWS::RDS::DBSubnetGroup, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy), each on this
+    project's instance where the action names one; `*` only for actions that name no resource type in the
+    Service Authorization Reference. No KMS grant: the instance and its secret use the AWS managed keys
+    (aws/rds, aws/secretsmanager), whose key policies let the account use them through those services.
     """
     arn = "arn:${AWS::Partition}"
     here = "${AWS::Region}:${AWS::AccountId}"
-    in_region = Condition(StringEquals("aws:RequestedRegion", region_condition))
     return document(
         Statement(
             Sid="DatabaseInstance",
             Effect=Allow,
             Action=[
                 rds.AddTagsToResource,
+                rds.AddRoleToDBInstance,
                 rds.CreateDBInstance,
+                rds.CreateDBInstanceReadReplica,
                 rds.CreateDBSnapshot,  # the final snapshot of DeletionPolicy: Snapshot
                 rds.CreateDBSubnetGroup,
                 rds.DeleteDBInstance,
                 rds.DeleteDBSubnetGroup,
+                rds.DescribeDBClusters,
                 rds.DescribeDBInstances,
+                rds.DescribeDBParameterGroups,
+                rds.DescribeDBSnapshots,
                 rds.DescribeDBSubnetGroups,
                 rds.ListTagsForResource,
                 rds.ModifyDBInstance,
                 rds.ModifyDBSubnetGroup,
+                rds.PromoteReadReplica,
                 rds.RebootDBInstance,
+                rds.RemoveRoleFromDBInstance,
                 rds.RemoveTagsFromResource,
+                rds.RestoreDBInstanceFromDBSnapshot,
+                rds.RestoreDBInstanceToPointInTime,
+                rds.StartDBInstanceAutomatedBackupsReplication,
+                rds.StopDBInstanceAutomatedBackupsReplication,
             ],
-            # CloudFormation names the subnet group and the final snapshot; the default parameter and option
-            # groups are named by RDS.
+            # CloudFormation names the subnet group and the final snapshot; RDS names the default parameter
+            # and option groups.
             Resource=[
                 Sub(f"{arn}:rds:{here}:db:{db_instance_identifier}"),
                 Sub(f"{arn}:rds:{here}:subgrp:*"),
@@ -592,18 +602,29 @@ def postgres_stack_deployer(
                 Sub(f"{arn}:rds:{here}:og:default:*"),
             ],
         ),
-        # Describe calls of RDS's handlers that accept only `*`.
         Statement(
             Sid="DatabaseDescribe",
             Effect=Allow,
             Action=[
+                rds.DescribeDBClusterSnapshots,
                 rds.DescribeDBEngineVersions,
-                rds.DescribeDBParameterGroups,
-                rds.DescribeDBSnapshots,
+                rds.DescribeDBInstanceAutomatedBackups,
                 rds.DescribeEvents,
+                Action("ec2", "DescribeAccountAttributes"),
+                Action("ec2", "DescribeAvailabilityZones"),
+                iam.ListRoles,
+                cloudwatch.GetMetricData,
+                application_autoscaling.DescribeScalableTargets,
+                application_autoscaling.DescribeScalingPolicies,
+                application_autoscaling.DescribeScheduledActions,
             ],
             Resource=["*"],
-            Condition=in_region,
+        ),
+        Statement(
+            Sid="DatabaseVpc",
+            Effect=Allow,
+            Action=[Action("ec2", "DescribeVpcAttribute")],
+            Resource=[Sub(f"{arn}:ec2:{here}:vpc/*")],
         ),
         # RDS creates the master user's secret (named rds!db-<id>) with the caller's rights.
         Statement(
@@ -617,22 +638,6 @@ def postgres_stack_deployer(
             ],
             Resource=[Sub(f"{arn}:secretsmanager:{here}:secret:rds!db-*")],
         ),
-        # Encryption at rest with the AWS-managed keys, through RDS and Secrets Manager only.
-        Statement(
-            Sid="DatabaseEncryptionKeys",
-            Effect=Allow,
-            Action=[kms.CreateGrant, kms.DescribeKey],
-            Resource=[Sub(f"{arn}:kms:{here}:key/*")],
-            Condition=Condition(
-                StringEquals(
-                    "kms:ViaService",
-                    [
-                        Sub("rds.${AWS::Region}.${AWS::URLSuffix}"),
-                        Sub("secretsmanager.${AWS::Region}.${AWS::URLSuffix}"),
-                    ],
-                )
-            ),
-        ),
         Statement(
             Sid="DatabaseAndScalingServiceLinkedRoles",
             Effect=Allow,
@@ -640,28 +645,23 @@ def postgres_stack_deployer(
             Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
             Condition=Condition(
                 StringEquals(
-                    "iam:AWSServiceName", ["rds.amazonaws.com", "ecs.application-autoscaling.amazonaws.com"]
+                    "iam:AWSServiceName", ["ecs.application-autoscaling.amazonaws.com", "rds.amazonaws.com"]
                 )
             ),
         ),
-        # Scalable targets and policies get generated ids; their actions take `*`.
+        # Scalable targets get generated ids.
         Statement(
             Sid="ServiceAutoScaling",
             Effect=Allow,
             Action=[
                 application_autoscaling.DeleteScalingPolicy,
+                application_autoscaling.DeleteScheduledAction,
                 application_autoscaling.DeregisterScalableTarget,
-                application_autoscaling.DescribeScalableTargets,
-                application_autoscaling.DescribeScalingPolicies,
-                application_autoscaling.DescribeScheduledActions,
                 application_autoscaling.PutScalingPolicy,
+                application_autoscaling.PutScheduledAction,
                 application_autoscaling.RegisterScalableTarget,
-                application_autoscaling.TagResource,
-                application_autoscaling.UntagResource,
-                application_autoscaling.ListTagsForResource,
             ],
-            Resource=["*"],
-            Condition=in_region,
+            Resource=[Sub(f"{arn}:application-autoscaling:{here}:scalable-target/*")],
         ),
         # Target tracking creates its alarms with the caller's rights, named after the service.
         Statement(
