@@ -1,9 +1,15 @@
-# syntax=docker/dockerfile:1.7
 # Two images from one file, selected with --target:
 #   api         the FastAPI service for the Fargate task
 #   authorizer  the API Gateway Lambda authorizer
 # Base images carry no --platform: `docker build --platform linux/arm64` (or amd64) picks the architecture.
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# Every image comes from Amazon ECR Public, never Docker Hub, whose anonymous pull limit CodeBuild's shared
+# addresses exhaust: public.ecr.aws/docker/library mirrors the Docker Official Images with their tags. The
+# tags are pinned and were checked to exist: 3.11.14-slim-bookworm (amd64 and arm64v8) is listed in the
+# official images' library/python file (github.com/docker-library/official-images), and both references
+# appear in published Dockerfiles that pull them. No `# syntax=` line: it would pull the docker/dockerfile
+# frontend from Docker Hub, and the heredoc and cache mounts below are in BuildKit's built-in Dockerfile
+# frontend since BuildKit 0.10 (Docker Engine 23 and later, as in CodeBuild's current images).
+ARG PYTHON_IMAGE=public.ecr.aws/docker/library/python:3.11.14-slim-bookworm
 ARG LAMBDA_IMAGE=public.ecr.aws/lambda/python:3.11.2026.02.28.00
 # Deploy tooling listed in pyproject's dependencies that nothing in app/ imports (a test checks that).
 ARG TOOLING_PACKAGES="invoke troposphere awacs boto3"

@@ -1,9 +1,22 @@
 """API Gateway HTTP API Lambda authorizer: REQUEST type, payload format 2.0, simple responses.
 
-It verifies the bearer token's signature and expiry itself with the API's signing key, read once per cold
-start from Secrets Manager (the secret's ARN in `JWT_SECRET_ARN`; its SecretString is the plain key), so a
-token the API issues is exactly what this accepts. Every decision is one JSON line on stdout (one CloudWatch
-event): decision, reason, user, route key and request id, never the token.
+It never refuses a request: it verifies the bearer token and labels the request (`verified`, `reason`, and the
+user when verified) for the access log, and the API, which verifies every token itself (revocation included),
+answers 401 with `WWW-Authenticate: Bearer` for a malformed, expired or forged one. That is the only way a
+client gets 401 for those, by what AWS documents for HTTP API Lambda authorizers (API Gateway Developer Guide,
+"Working with AWS Lambda authorizers for HTTP APIs"):
+- "If you specify identity sources, clients must include them in the request. If the client's request doesn't
+  include the identity sources, API Gateway doesn't invoke your Lambda authorizer, and the client receives a
+  401 error." (the stack's identity source is the Authorization header: a missing one is the gateway's 401)
+- With format 2.0 the function returns `isAuthorized` (simple responses) or an IAM policy; a refusal either
+  way is answered 403 Forbidden, not 401.
+- "If API Gateway can't invoke your Lambda authorizer, or your Lambda authorizer returns a response in an
+  invalid format, clients receive a 500 Internal Server Error." (so this function never raises)
+- HTTP APIs have no gateway responses to map 403 or 500 to 401 (a REST API feature).
+
+The key is read once per cold start from Secrets Manager (the secret's ARN in `JWT_SECRET_ARN`; its
+SecretString is the plain key), so a token the API issues is exactly what this verifies. Every decision is one
+JSON line on stdout (one CloudWatch event): reason, user, route key and request id, never the token.
 
 Dependencies: the standard library, boto3 (in the Lambda base image) and python-jose via app.core.tokens.
 """
@@ -55,39 +68,32 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     }
     authorization = _authorization(event)
     if authorization is None:
-        return _deny("missing-token", log_fields)
+        return _unverified("missing-token", log_fields)
     try:
         token = bearer_token(authorization)
     except InvalidToken:
-        return _deny("malformed-header", log_fields)
+        return _unverified("malformed-header", log_fields)
     try:
         key = _signing_key.get()
-    except Exception as exc:  # whatever the cause, deny rather than crash
-        _log(
-            "error",
-            decision="deny",
-            reason="signing-key-unavailable",
-            error=f"{type(exc).__name__}: {exc}",
-            **log_fields,
+    except Exception as exc:  # whatever the cause: the API still verifies the token itself
+        return _unverified(
+            "signing-key-unavailable", log_fields, level="error", error=f"{type(exc).__name__}: {exc}"
         )
-        return {"isAuthorized": False}
     try:
         user = decode_access_token(token, key)
     except InvalidToken as exc:
-        return _deny(
-            "expired" if isinstance(exc.__cause__, ExpiredSignatureError) else "invalid-token", log_fields
-        )
-    _log(
-        "info",
-        decision="allow",
-        reason="valid-token",
-        user_id=user.id,
-        user_name=user.user_name,
-        **log_fields,
-    )
+        expired = isinstance(exc.__cause__, ExpiredSignatureError)
+        return _unverified("expired" if expired else "invalid-token", log_fields)
+    _log("info", verified=True, reason="valid-token", user_id=user.id, user_name=user.user_name, **log_fields)
     return {
         "isAuthorized": True,
-        "context": {"user_id": user.id, "user_name": user.user_name, "role": user.role},
+        "context": {
+            "verified": True,
+            "reason": "valid-token",
+            "user_id": user.id,
+            "user_name": user.user_name,
+            "role": user.role,
+        },
     }
 
 
@@ -102,9 +108,10 @@ def _authorization(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _deny(reason: str, log_fields: dict[str, Any]) -> dict[str, Any]:
-    _log("info", decision="deny", reason=reason, **log_fields)
-    return {"isAuthorized": False}
+def _unverified(reason: str, log_fields: dict[str, Any], level: str = "info", **extra: Any) -> dict[str, Any]:
+    """Let the request through, labelled unverified: the API answers it 401 (see the module docstring)."""
+    _log(level, verified=False, reason=reason, **extra, **log_fields)
+    return {"isAuthorized": True, "context": {"verified": False, "reason": reason}}
 
 
 def _log(level: str, **fields: Any) -> None:

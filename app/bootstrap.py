@@ -13,6 +13,7 @@ from app.core.config import Settings
 from app.core.security import hash_password
 from app.models import User
 from app.schemas import Password, UserName
+from app.user_store import ADMIN, named
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +33,15 @@ async def ensure_admin(sessionmaker: async_sessionmaker[AsyncSession], settings:
         message = "; ".join(error["msg"] for error in exc.errors())
         raise BootstrapError(f"ADMIN_USERNAME / ADMIN_PASSWORD are not valid: {message}") from exc
     async with sessionmaker() as session:
-        if await session.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None:
+        if await session.scalar(select(User.id).where(User.role == ADMIN).limit(1)) is not None:
             return "an admin exists; bootstrap admin not needed"
-        if await session.scalar(select(User.id).where(User.user_name == settings.admin_username)) is not None:
+        if await session.scalar(select(User.id).where(named(settings.admin_username))) is not None:
             # Never promote an existing account by configuration: it may not be the operator's.
             raise BootstrapError(
                 f"ADMIN_USERNAME '{settings.admin_username}' belongs to a non-admin user; choose another name"
             )
         password_hash = await hash_password(settings.admin_password, settings.bcrypt_rounds)
-        session.add(User(user_name=settings.admin_username, password_hash=password_hash, role="admin"))
+        session.add(User(user_name=settings.admin_username, password_hash=password_hash, role=ADMIN))
         try:
             await session.commit()
         except IntegrityError:  # another process created it first

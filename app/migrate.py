@@ -73,6 +73,12 @@ def migrate_to(database_url: str, revision: str = "head") -> tuple[str | None, s
     return before, current(database_url)
 
 
+def is_downgrade(database_url: str, revision: str) -> bool:
+    """True when migrating to `revision` goes down from the database's current revision (and drops data)."""
+    before = current(database_url)
+    return before is not None and _is_downgrade(database_url, before, revision)
+
+
 def _is_downgrade(database_url: str, before: str | None, revision: str) -> bool:
     if revision == "base" or revision.startswith("-"):
         return True

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints so that batch migrations on SQLite and later ones on PostgreSQL agree on names.
 NAMING_CONVENTION = {
@@ -21,7 +32,9 @@ USER_NAME_MAX = 64
 # PostgreSQL, where INTEGER stops at 2**31 - 1 and a larger bound value is an error, not "no such row";
 # on SQLite INTEGER PRIMARY KEY is already 64-bit, and only that spelling is the rowid.
 Id = BigInteger().with_variant(Integer(), "sqlite")
-ROLES = ("user", "admin")
+# The largest id a column can hold (BIGINT, and SQLite's 64-bit rowid): a larger one cannot exist, and must
+# not reach a query as a parameter (PostgreSQL refuses it as out of range instead of finding nothing).
+MAX_STORED_ID = 2**63 - 1
 
 
 class Base(DeclarativeBase):
@@ -30,16 +43,25 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        # A token names its account by id, so an id is never handed out again: AUTOINCREMENT on SQLite
+        # (without it SQLite reuses the highest id after a delete); PostgreSQL's sequence never goes back.
+        # A batch migration that rebuilds this table must pass table_kwargs={"sqlite_autoincrement": True}:
+        # SQLAlchemy does not reflect it (tests/test_migrations.py checks the migrated schema).
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX), unique=True)
+    # Stored as given, unique ignoring case (the index on lower(user_name) below).
+    user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     password_hash: Mapped[str] = mapped_column(String(60))
     role: Mapped[str] = mapped_column(String(16), default="user", server_default="user", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Every token carries the value current when it was issued; raising it revokes every earlier token.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    locations: Mapped[list[Location]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
-    )
+
+Index("uq_users_lower_user_name", func.lower(User.user_name), unique=True)
 
 
 class Location(Base):
@@ -54,4 +76,41 @@ class Location(Base):
     lng: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    user: Mapped[User] = relationship(back_populates="locations")
+
+class LocationShare(Base):
+    """The owner lets the viewer see their locations. Deleting either user removes it (ON DELETE CASCADE)."""
+
+    __tablename__ = "location_shares"
+    __table_args__ = (
+        CheckConstraint("owner_id <> viewer_id", name="not_self"),
+        # "whom do I see" and the visibility check of a read go from the viewer.
+        Index("ix_location_shares_viewer_id_owner_id", "viewer_id", "owner_id"),
+    )
+
+    owner_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    viewer_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LoginThrottle(Base):
+    """Throttle counters (app/throttle.py), in the database so that every process and restart sees them.
+
+    `key` is a kind prefix and a digest of what is counted (an account, a client address or both), never
+    the user name or address itself. Times are epoch seconds from the application's clock.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class StorageProbe(Base):
+    """One row that `/health` rewrites now and then, to prove that a commit still reaches the disk."""
+
+    __tablename__ = "storage_probe"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    written_at: Mapped[float] = mapped_column(Float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,9 @@ Role = Literal["user", "admin"]
 
 
 def _password_rules(value: str) -> str:
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        # JSON can carry a lone surrogate ("\ud800"); it is no character, and it cannot be encoded.
+        raise ValueError("password must be valid Unicode text (no lone surrogates)")
     if len(value) < PASSWORD_MIN_CHARS:
         raise ValueError(f"password must be at least {PASSWORD_MIN_CHARS} characters")
     if len(value.encode()) > BCRYPT_MAX_BYTES:
@@ -42,6 +46,15 @@ def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _six_decimals(value: float) -> float:
+    """The value as stored: rounded to 6 decimals, or refused when that would change it beyond a float's
+    binary noise (1e-142 would become 0)."""
+    rounded = round(value, COORDINATE_DECIMALS)
+    if not math.isclose(rounded, value, rel_tol=1e-12, abs_tol=0.0):
+        raise ValueError(f"must have at most {COORDINATE_DECIMALS} decimal places")
+    return rounded + 0.0  # -0.0 is stored as 0.0
+
+
 def _coordinate(limit: int, example: float) -> Any:
     return Annotated[
         float,
@@ -53,8 +66,8 @@ def _coordinate(limit: int, example: float) -> Any:
             multiple_of=10**-COORDINATE_DECIMALS,
             examples=[example],
         ),
-        # multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05): store it rounded.
-        AfterValidator(lambda value: round(value, COORDINATE_DECIMALS)),
+        # multiple_of allows a float's binary noise (3.7e-05 is 3.6999999999999998e-05), and tiny values.
+        AfterValidator(_six_decimals),
     ]
 
 
@@ -163,15 +176,31 @@ class UserLocation(BaseModel):
 
     @field_serializer("created_at")
     def _as_utc(self, value: datetime) -> str:
-        # SQLite returns naive timestamps; the database writes them in UTC.
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return _utc(value)
+
+
+def _utc(value: datetime) -> str:
+    # SQLite returns naive timestamps; the database writes them in UTC.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class LocationPage(BaseModel):
     items: list[UserLocation]
     next_before: int | None = Field(description="pass as `before` for the next (older) page; null at the end")
+
+
+class SharedUser(BaseModel):
+    """A user on the other side of a location share, and since when."""
+
+    id: int
+    user_name: str
+    since: datetime
+
+    @field_serializer("since")
+    def _as_utc(self, value: datetime) -> str:
+        return _utc(value)
 
 
 class Message(BaseModel):
@@ -183,17 +212,24 @@ class ErrorDetail(BaseModel):
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "the body cannot be decoded (not UTF-8 JSON)",
-    401: "missing, malformed, expired or badly signed token, or bad credentials",
+    400: "the request cannot be carried out: a body that cannot be parsed, or sharing with yourself",
+    401: "missing, malformed, expired, badly signed or revoked token, or bad credentials",
     403: "not allowed for this user",
-    404: "no such user",
+    404: "no such user (or, for locations, none you may see)",
     409: "conflicts with the current state",
+    413: "the request body is over 64 KiB",
+    429: "too many attempts from this client or for this account: wait `Retry-After` seconds",
 }
 
 
 def errors(*codes: int) -> dict[int | str, dict]:
     """OpenAPI `responses` for the error answers a route gives, so clients (and schemathesis) know them."""
     return {code: {"model": ErrorDetail, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+def body_errors(*codes: int) -> dict[int | str, dict]:
+    """`errors` of a route that takes a body: it may also be too large."""
+    return errors(*codes, 413)
 
 
 class Health(BaseModel):

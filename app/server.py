@@ -2,8 +2,9 @@
 
     python -m app.server [--host 0.0.0.0] [--port 8000] [--reload]
 
-Exits non-zero with one clear line when the settings are unusable or a migration fails. uvicorn handles
-SIGTERM (how ECS stops a task) by finishing in-flight requests and running the app's shutdown.
+Exits non-zero with one clear line when the settings are unusable, the SQLite file fails its integrity check
+or a migration fails. uvicorn handles SIGTERM (how ECS stops a task) by finishing in-flight requests and
+running the app's shutdown.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 
 from pydantic import ValidationError
 
-from app.core.config import Settings
+from app.core.config import Settings, describe_settings_error
 
 log = logging.getLogger("app.server")
 
@@ -25,8 +26,34 @@ def _settings_or_exit() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
-        sys.exit(f"error: configuration: {reasons}")
+        sys.exit(f"error: {describe_settings_error(exc)}")
+
+
+def _intact_database_or_exit(settings: Settings) -> None:
+    """Refuse a SQLite file that fails `PRAGMA quick_check` rather than serve (and write into) a damaged one.
+
+    quick_check reads every page once but skips matching indexes to their tables: measured 0.7 s for a
+    million location rows (64 MB), against 2.7 s for `integrity_check`, so it stays a start-up step.
+    """
+    import sqlite3
+    from contextlib import closing
+
+    from app.core.db import sqlite_file
+
+    database = sqlite_file(settings.database_url)
+    if database is None or not database.path.exists():
+        return
+    try:
+        with closing(sqlite3.connect(database.path)) as db:
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")  # as the server opens it: no shared memory on EFS
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        sys.exit(
+            f"error: the database {database.path} fails SQLite's integrity check ({verdict}): "
+            "restore it from a backup or move it away"
+        )
 
 
 def _bootstrap_admin_or_exit(settings: Settings) -> None:
@@ -60,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     settings = _settings_or_exit()
+    _intact_database_or_exit(settings)
     from app.migrate import upgrade
 
     try:
@@ -83,8 +111,11 @@ def main(argv: list[str] | None = None) -> None:
         reload=args.reload,
         workers=1,  # one process: one SQLite writer
         log_level=args.log_level,
-        # Behind the VPC link the peer is never a trusted proxy, and the app does not use client IPs.
-        proxy_headers=False,
+        # The client address (which the login throttle counts) comes from X-Forwarded-For only when the peer
+        # is a trusted proxy: FORWARDED_ALLOW_IPS, empty by default. uvicorn takes the rightmost address that
+        # is not a trusted proxy, i.e. the one the last trusted proxy saw, which a client cannot forge.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         # API Gateway writes the access log; a second one per request here costs CPU and CloudWatch ingest.
         access_log=os.environ.get("ACCESS_LOG", "false").lower() in {"1", "true", "yes"},
         timeout_graceful_shutdown=20,

@@ -1,15 +1,12 @@
-"""`invoke clean`: everything deploy made, in DESIGN.md's order, from any state, as often as asked."""
+"""`invoke clean`: everything deploy made, in docs/DESIGN.md's order, from any state, as often as asked."""
 
 from __future__ import annotations
 
-import sys
-from typing import TextIO
-
 from lifecycle.aws import Aws
-from lifecycle.errors import LifecycleError
+from lifecycle.confirm import confirm
 from lifecycle.prerequisites import delete_bucket, delete_repository
 from lifecycle.progress import Progress
-from lifecycle.stacks import Stacks
+from lifecycle.stacks import Outcome, Stacks
 from troposphere_templates.config import ProjectConfig
 
 CONNECTION_BY_HAND = "the CodeConnections GitHub connection you created by hand"
@@ -22,20 +19,6 @@ def plan(config: ProjectConfig, bucket: str) -> str:
         f"the ECR repository {config.ecr_repository} with all its images, "
         f"and the bucket {bucket} with every object version"
     )
-
-
-def confirm(question: str, yes: bool, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
-    """Proceed on --yes or a typed 'yes'; with no terminal to ask on and no --yes, refuse."""
-    if yes:
-        return
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    if not stdin.isatty():
-        raise LifecycleError("refusing to delete without confirmation: no terminal to ask on; pass --yes")
-    stdout.write(f"{question}.\nType 'yes' to continue: ")
-    stdout.flush()
-    if stdin.readline().strip().lower() != "yes":
-        raise LifecycleError("nothing deleted: not confirmed")
 
 
 def connection_of(stacks: Stacks, config: ProjectConfig) -> str:
@@ -59,25 +42,22 @@ def clean(
     """Delete the app stack, the pipeline stacks, the repository and the bucket; return the closing line."""
     progress = progress or Progress()
     bucket = config.artifact_bucket_name(aws.account_id)
-    confirm(plan(config, bucket), yes)
+    confirm(plan(config, bucket), yes, action="delete")
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
     connection = connection_of(stacks, config)
     deleted = []
     # The app stack first and waited for: a pipeline's role may be what CloudFormation needs to delete it.
     for name in [config.app_stack, *config.pipeline_stacks.values()]:
         result = stacks.delete(name)
-        if result.outcome == "absent":
+        if result.outcome == Outcome.ABSENT:
             progress.line(f"nothing to delete: no stack {name}")
         else:
             progress.line(f"deleted stack {name} ({result.seconds:.1f}s)")
             deleted.append(f"stack {name}")
-    for line in (delete_repository(aws, config.ecr_repository), delete_bucket(aws, bucket)):
-        progress.line(line)
-        if line.startswith("deleted"):
-            deleted.append(line.removeprefix("deleted ").split(" (")[0].split(" and its")[0])
+    for removal in (delete_repository(aws, config.ecr_repository), delete_bucket(aws, bucket)):
+        progress.line(str(removal))
+        if removal.deleted:
+            deleted.append(removal.resource)
     what = ", ".join(deleted) if deleted else "nothing was left to delete"
     left = f"the GitHub connection {connection}" if connection else CONNECTION_BY_HAND
     return f"clean complete: {what}; still there (delete it by hand in the console if unused): {left}"
-
-
-__all__ = ["clean", "confirm", "plan", "LifecycleError"]

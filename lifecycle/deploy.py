@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,19 @@ from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket, ensure_repository, missing_image_tags, tags_immutable
 from lifecycle.progress import Progress
-from lifecycle.stacks import StackResult, Stacks
-from troposphere_templates.config import ProjectConfig
+from lifecycle.stacks import Outcome, ParameterValues, StackResult, Stacks, stack_parameters
+from troposphere_templates.config import (
+    CLOUDFORMATION_ROLE_OUTPUT,
+    IMAGE_TAG_PARAMETERS,
+    ProjectConfig,
+    image_tag_for,
+)
 
 STACK_CHOICES = ("app", "pipelines", "all")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 API_URL_OUTPUT = "ApiUrl"
+# The emulator invents an execute-api URL as AWS would name it; no request to it reaches anything.
+EMULATED_URL_NOTE = " (made up by the local emulator: nothing answers there)"
 
 
 @dataclass
@@ -25,6 +35,7 @@ class DeployResult:
     stacks: list[StackResult]
     api_url: str | None
     seconds: float
+    emulated: bool = False
 
     def summary(self) -> str:
         """The one closing line: what happened to each stack and where the API answers."""
@@ -32,7 +43,10 @@ class DeployResult:
         for result in self.stacks:
             outcomes.setdefault(result.outcome, []).append(result.name)
         done = "; ".join(f"{outcome}: {', '.join(names)}" for outcome, names in outcomes.items())
-        url = self.api_url or "no application stack yet (invoke deploy --stack app)"
+        if self.api_url:
+            url = self.api_url + (EMULATED_URL_NOTE if self.emulated else "")
+        else:
+            url = "no application stack yet (invoke deploy --stack app)"
         return f"deploy succeeded in {self.seconds:.1f}s ({done}); API URL: {url}"
 
 
@@ -64,8 +78,75 @@ def pipeline_parameters(config: ProjectConfig, body: str, name: str) -> dict[str
 
 
 def image_tags_needed(config: ProjectConfig, app_config: dict[str, Any]) -> tuple[str, list[str]]:
-    tag = app_config.get("Parameters", {}).get("ImageTag") or config.image_tag
+    tag = app_config.get("Parameters", {}).get(IMAGE_TAG_PARAMETERS["api"]) or config.image_tag
     return tag, [config.api_image_tag(tag), config.authorizer_image_tag(tag)]
+
+
+def is_ancestor(older: str, newer: str, repo: Path = PROJECT_ROOT) -> bool | None:
+    """Whether commit `older` is `newer` or comes before it in this checkout's history; None when git
+    cannot tell (either is not a commit it knows, or there is no git)."""
+    try:
+        # An argument list, no shell; git from PATH, like a user's.
+        result = subprocess.run(  # noqa: S603
+            ["git", "merge-base", "--is-ancestor", older, newer],  # noqa: S607
+            cwd=repo,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(result.returncode)
+
+
+def forward_only_images(
+    wanted: dict[str, str], explicit_tag: bool, progress: Progress
+) -> Callable[[dict[str, Any] | None], ParameterValues]:
+    """The laptop's image parameters: each moves to this checkout's commit only if the commit that runs is
+    that commit or one before it, so a deploy from an older checkout never rolls an image back. A tag given
+    explicitly (`--image-tag`) is deployed as asked."""
+
+    def values(stack: dict[str, Any] | None) -> ParameterValues:
+        chosen: dict[str, str | None] = dict(wanted)
+        running = stack_parameters(stack) if stack else {}
+        for parameter in IMAGE_TAG_PARAMETERS.values():
+            now, new = running.get(parameter), wanted.get(parameter)
+            if explicit_tag or not now or not new or now == new:
+                continue
+            order = is_ancestor(now, new)
+            if order is not True:
+                why = "is newer than" if order is False else "is not in the history of"
+                progress.line(f"{parameter}: keeping {now}, which {why} this checkout's {new} (no rollback)")
+                chosen[parameter] = None
+        return chosen
+
+    return values
+
+
+def _require_image_parameters(config: ProjectConfig, running: dict[str, str]) -> None:
+    missing = [name for name in IMAGE_TAG_PARAMETERS.values() if name not in running]
+    if missing:
+        raise LifecycleError(
+            f"{config.app_stack} has no parameter {', '.join(missing)} to keep or move (deployed before the "
+            "stack had one parameter per image): run `invoke deploy` once from a checkout"
+        )
+
+
+def keep_running_images(
+    config: ProjectConfig, wanted: dict[str, str]
+) -> Callable[[dict[str, Any] | None], ParameterValues]:
+    """The create pipeline's parameters: the rendered settings, and each image parameter as it is."""
+
+    def values(stack: dict[str, Any] | None) -> ParameterValues:
+        _require_image_parameters(config, stack_parameters(stack or {}))
+        return {**wanted, **dict.fromkeys(IMAGE_TAG_PARAMETERS.values())}
+
+    return values
+
+
+def cloudformation_role(config: ProjectConfig, stacks: Stacks) -> str | None:
+    """The role the create pipeline's stack made for changing the app stack, once that stack exists."""
+    return stacks.outputs(config.pipeline_stacks["create"]).get(CLOUDFORMATION_ROLE_OUTPUT)
 
 
 def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress) -> None:
@@ -73,9 +154,11 @@ def build_and_push(config: ProjectConfig, aws: Aws, tag: str, progress: Progress
     from lifecycle import images
 
     if not images.docker_available():
+        emulator = "; against this local emulator, --stand-in-images needs no Docker" if is_local(aws) else ""
         raise LifecycleError(
-            f"no Docker engine available to build the images api-{tag} and authorizer-{tag}: "
-            "start Docker (or push them from CI) and deploy again"
+            f"no Docker engine available to build the images "
+            f"{config.api_image_tag(tag)} and {config.authorizer_image_tag(tag)}: "
+            f"start Docker (or push them from CI) and deploy again{emulator}"
         )
     uri = images.repository_uri(config.ecr_repository, aws)
     images.build_images(tag, uri, images.platform_for(config.architecture), echo=progress.line)
@@ -97,14 +180,23 @@ def stand_in_manifest(image: str) -> str:
     return json.dumps(manifest)
 
 
-def register_stand_in_images(aws: Aws, repository: str, images: list[str], progress: Progress) -> None:
-    """For the local emulator only: register the images the template names in place of `docker push`,
-    so the whole lifecycle can be tried without Docker. Refuses any endpoint that is not on this machine."""
-    ecr = aws.client("ecr")
-    if urlparse(ecr.meta.endpoint_url).hostname not in LOOPBACK_HOSTS:
+def is_local(aws: Aws) -> bool:
+    """True when the AWS calls go to an emulator on this machine (--endpoint-url or AWS_ENDPOINT_URL)."""
+    return urlparse(aws.client("ecr").meta.endpoint_url).hostname in LOOPBACK_HOSTS
+
+
+def require_local(aws: Aws) -> None:
+    if not is_local(aws):
         raise LifecycleError(
             "--stand-in-images is for the local emulator only: set AWS_ENDPOINT_URL=http://127.0.0.1:<port>"
         )
+
+
+def register_stand_in_images(aws: Aws, repository: str, images: list[str], progress: Progress) -> None:
+    """For the local emulator only: register the images the template names in place of `docker push`,
+    so the whole lifecycle can be tried without Docker."""
+    require_local(aws)
+    ecr = aws.client("ecr")
     for image in images:
         ecr.put_image(repositoryName=repository, imageManifest=stand_in_manifest(image), imageTag=image)
         progress.line(f"{repository}:{image}: stand-in image registered (local emulator, no Docker build)")
@@ -117,11 +209,23 @@ def deploy(
     stack: str = "all",
     images: bool = False,
     stand_in_images: bool = False,
+    keep_images: bool = False,
+    explicit_image_tag: bool = True,
     progress: Progress | None = None,
     poll_seconds: float = 3.0,
 ) -> DeployResult:
+    """Deploy the stacks. `keep_images` (the create pipeline) changes only the app stack's template and
+    settings, keeping the images that run, and only if the stack exists; otherwise each image moves only
+    forward in this checkout's history unless its tag was given explicitly."""
     if stack not in STACK_CHOICES:
         raise LifecycleError(f"--stack must be one of {', '.join(STACK_CHOICES)}, not {stack!r}")
+    if stand_in_images:
+        # Before anything is created: a refusal must leave the account as it was.
+        require_local(aws)
+    if keep_images and (stack != "app" or images or stand_in_images):
+        raise LifecycleError(
+            "--keep-images deploys only the app stack's template: use it with --stack app alone"
+        )
     progress = progress or Progress()
     started = time.monotonic()
     with_app = stack in ("app", "all")
@@ -141,10 +245,51 @@ def deploy(
 
     tags = {"project": config.project}
     bucket = config.artifact_bucket_name(aws.account_id)
-    progress.line(ensure_repository(aws, config.ecr_repository, tags))
-    progress.line(ensure_bucket(aws, bucket, tags))
+    if not keep_images:
+        progress.line(ensure_repository(aws, config.ecr_repository, tags))
+        progress.line(ensure_bucket(aws, bucket, tags))
+        needed = app_config if with_app else {}
+        _ensure_images(config, aws, needed, with_app, images, stand_in_images, progress)
 
-    tag, needed = image_tags_needed(config, app_config if with_app else {})
+    stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
+    results = []
+    # Pipelines first: their roles may deploy the application stack, and clean deletes in reverse.
+    if with_pipelines:
+        for kind, name in config.pipeline_stacks.items():
+            parameters = pipeline_parameters(config, bodies[kind], name)
+            results.append(_report(progress, stacks.deploy(name, bodies[kind], parameters, tags, bucket)))
+    if with_app:
+        app_tags = {**app_config.get("Tags", {}), **tags}
+        wanted = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
+        values: Callable[[dict[str, Any] | None], ParameterValues]
+        if keep_images:
+            values = keep_running_images(config, wanted)
+        else:
+            values = forward_only_images(wanted, explicit_image_tag, progress)
+        result = stacks.deploy(
+            config.app_stack,
+            bodies["app"],
+            values,
+            app_tags,
+            bucket,
+            role_arn=cloudformation_role(config, stacks),
+            create=not keep_images,
+        )
+        results.append(_report(progress, result))
+    api_url = api_url_from(stacks.outputs(config.app_stack))
+    return DeployResult(results, api_url, time.monotonic() - started, emulated=is_local(aws))
+
+
+def _ensure_images(
+    config: ProjectConfig,
+    aws: Aws,
+    app_config: dict[str, Any],
+    with_app: bool,
+    images: bool,
+    stand_in_images: bool,
+    progress: Progress,
+) -> None:
+    tag, needed = image_tags_needed(config, app_config)
     missing = missing_image_tags(aws, config.ecr_repository, needed)
     if images:
         present = [image for image in needed if image not in missing]
@@ -163,20 +308,39 @@ def deploy(
     elif with_app:
         progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
 
+
+def deploy_image(
+    config: ProjectConfig,
+    aws: Aws,
+    target: str,
+    tag: str,
+    progress: Progress | None = None,
+    poll_seconds: float = 3.0,
+) -> str:
+    """The update pipelines' deploy: point the app stack's parameter for `target`'s image at `tag`, keeping
+    its template and every other parameter as they are at that moment. Returns the closing line."""
+    if target not in IMAGE_TAG_PARAMETERS:
+        raise LifecycleError(f"--target must be one of {', '.join(IMAGE_TAG_PARAMETERS)}, not {target!r}")
+    progress = progress or Progress()
+    parameter = IMAGE_TAG_PARAMETERS[target]
+    before: dict[str, str] = {}
+
+    def values(stack: dict[str, Any] | None) -> ParameterValues:
+        before.update(stack_parameters(stack or {}))
+        _require_image_parameters(config, before)
+        return {**dict.fromkeys(before), parameter: tag}
+
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
-    results = []
-    # Pipelines first: their roles may deploy the application stack, and clean deletes in reverse.
-    if with_pipelines:
-        for kind, name in config.pipeline_stacks.items():
-            parameters = pipeline_parameters(config, bodies[kind], name)
-            results.append(_report(progress, stacks.deploy(name, bodies[kind], parameters, tags, bucket)))
-    if with_app:
-        app_tags = {**app_config.get("Tags", {}), **tags}
-        parameters = {k: str(v) for k, v in app_config.get("Parameters", {}).items()}
-        results.append(
-            _report(progress, stacks.deploy(config.app_stack, bodies["app"], parameters, app_tags, bucket))
+    result = stacks.deploy(config.app_stack, None, values, {}, create=False)
+    if result.outcome == Outcome.ABSENT:
+        return (
+            f"{config.app_stack} does not exist (yet): {config.ecr_repository}:{image_tag_for(target, tag)} "
+            "is pushed but not deployed; `invoke deploy` creates the stack"
         )
-    return DeployResult(results, api_url_from(stacks.outputs(config.app_stack)), time.monotonic() - started)
+    return (
+        f"{config.app_stack}: {parameter} {before.get(parameter, '?')} -> {tag}: {result.outcome} "
+        f"in {result.seconds:.1f}s"
+    )
 
 
 def _report(progress: Progress, result: StackResult) -> StackResult:

@@ -1,9 +1,9 @@
-"""One clear line for every error a user will meet; the tasks never show a boto traceback."""
+"""One clear line for every error a user will meet; the tasks never show a boto traceback.
+
+Library code: it knows nothing of the command line. `tasks.py` turns `describe(exc)` into invoke's exit.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -15,7 +15,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
-from invoke import Exit
+
+from troposphere_templates.config import ConfigError
+from troposphere_templates.cost import CostError
 
 CREDENTIAL_CODES = {
     "ExpiredToken",
@@ -31,8 +33,8 @@ class LifecycleError(Exception):
     """A failure the user can act on; str() is one line without the `error:` prefix."""
 
 
-def describe_aws_error(exc: BaseException) -> str:
-    """The one line a user reads for a boto3/botocore exception."""
+def describe_error(exc: BaseException) -> str:
+    """The one line (without `error: `) a user reads for any of USER_ERRORS below."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return (
             "no AWS credentials found: run `aws configure` (or `aws sso login`), pass --profile, "
@@ -59,24 +61,13 @@ def describe_aws_error(exc: BaseException) -> str:
         if code in ACCESS_CODES:
             return f"access denied for {operation}: the credentials lack permission ({message})"
         return f"AWS {operation} failed: {code}: {message}"
-    if isinstance(exc, BotoCoreError):
-        return " ".join(str(exc).split())
     return " ".join(str(exc).split())
 
 
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn lifecycle and AWS errors into invoke's `Exit("error: ...")`: one line, exit code 1."""
-    try:
-        yield
-    except LifecycleError as exc:
-        raise Exit(f"error: {exc}") from None
-    except (BotoCoreError, ClientError) as exc:
-        raise Exit(f"error: {describe_aws_error(exc)}") from None
-    except KeyboardInterrupt:
-        # Only the waiting stops: CloudFormation carries on, and the next deploy or clean waits for it.
-        raise Exit(
-            "interrupted: any stack operation already started carries on in AWS; "
-            "the next deploy or clean waits for it",
-            code=130,
-        ) from None
+# The failures a user can act on: each is described in one line, never shown as a traceback.
+USER_ERRORS = (LifecycleError, ConfigError, CostError, BotoCoreError, ClientError)
+# Ctrl+C stops only the waiting: CloudFormation carries on, and the next deploy or clean waits for it.
+INTERRUPTED = (
+    "interrupted: any stack operation already started carries on in AWS; "
+    "the next deploy or clean waits for it"
+)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
+from troposphere_templates.config import IMAGE_TARGETS, image_tag_prefix
 
 # S3's DeleteObjects and ECR's BatchDeleteImage limits per call.
 S3_DELETE_BATCH = 1000
@@ -20,20 +22,20 @@ IMAGE_LIFECYCLE_POLICY = {
     "rules": [
         {
             "rulePriority": priority,
-            "description": f"keep the {KEEP_IMAGES} newest {prefix}* images",
+            "description": f"keep the {KEEP_IMAGES} newest {image_tag_prefix(target)}* images",
             "selection": {
                 "tagStatus": "tagged",
-                "tagPrefixList": [prefix],
+                "tagPrefixList": [image_tag_prefix(target)],
                 "countType": "imageCountMoreThan",
                 "countNumber": KEEP_IMAGES,
             },
             "action": {"type": "expire"},
         }
-        for priority, prefix in ((1, "api-"), (2, "authorizer-"))
+        for priority, target in enumerate(IMAGE_TARGETS, start=1)
     ]
     + [
         {
-            "rulePriority": 3,
+            "rulePriority": len(IMAGE_TARGETS) + 1,
             "description": "untagged layers left by re-pushes",
             "selection": {
                 "tagStatus": "untagged",
@@ -45,6 +47,20 @@ IMAGE_LIFECYCLE_POLICY = {
         }
     ]
 }
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a delete did to one resource: `resource` names it ("bucket x"), `detail` what went with it."""
+
+    resource: str
+    deleted: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if not self.deleted:
+            return f"nothing to delete: no {self.resource}"
+        return f"deleted {self.resource}{self.detail}"
 
 
 def _code(exc: ClientError) -> str:
@@ -141,7 +157,7 @@ def ensure_bucket(aws: Aws, bucket: str, tags: dict[str, str]) -> str:
     return f"artifact bucket {bucket}: {state} (versioned, encrypted, public access blocked)"
 
 
-def delete_repository(aws: Aws, name: str) -> str:
+def delete_repository(aws: Aws, name: str) -> Removal:
     """Delete every image, then the repository."""
     ecr = aws.client("ecr")
     deleted: set[str] = set()
@@ -156,7 +172,7 @@ def delete_repository(aws: Aws, name: str) -> str:
             ]
         except ClientError as exc:
             if _code(exc) == "RepositoryNotFoundException":
-                return f"nothing to delete: no ECR repository {name}"
+                return Removal(f"ECR repository {name}", deleted=False)
             raise
         digests = sorted({image["imageDigest"] for image in images if "imageDigest" in image})
         if not digests:
@@ -166,14 +182,14 @@ def delete_repository(aws: Aws, name: str) -> str:
             ecr.batch_delete_image(repositoryName=name, imageIds=batch)
         deleted.update(digests)
     ecr.delete_repository(repositoryName=name)
-    return f"deleted ECR repository {name} and its {len(deleted)} image(s)"
+    return Removal(f"ECR repository {name}", deleted=True, detail=f" and its {len(deleted)} image(s)")
 
 
-def delete_bucket(aws: Aws, bucket: str) -> str:
+def delete_bucket(aws: Aws, bucket: str) -> Removal:
     """Delete every object version and delete marker (page by page), then the bucket."""
     s3 = aws.client("s3")
     if not bucket_exists(aws, bucket):
-        return f"nothing to delete: no bucket {bucket}"
+        return Removal(f"bucket {bucket}", deleted=False)
     versions = markers = 0
     # Always list from the start: deleting behind a pagination marker can make the next page skip entries.
     while True:
@@ -197,4 +213,5 @@ def delete_bucket(aws: Aws, bucket: str) -> str:
         versions += len(page_versions)
         markers += len(page_markers)
     s3.delete_bucket(Bucket=bucket)
-    return f"deleted bucket {bucket} ({versions} object version(s), {markers} delete marker(s))"
+    detail = f" ({versions} object version(s), {markers} delete marker(s))"
+    return Removal(f"bucket {bucket}", deleted=True, detail=detail)

@@ -6,8 +6,10 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -29,6 +31,17 @@ HUMAN_STATUSES = {
     "IMPORT_ROLLBACK_FAILED": "fix the imported resources by hand, or remove the stack with `invoke clean`",
 }
 NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
+# Another deployment got there first: the stack is being changed ("... is in UPDATE_IN_PROGRESS state and can
+# not be updated"), was created meanwhile, or changed since this change set was computed (ExecuteChangeSet's
+# InvalidChangeSetStatus: the change set is OBSOLETE). Waiting and computing a new change set is the answer.
+BUSY_CODES = ("AlreadyExistsException", "InvalidChangeSetStatus", "InvalidChangeSetStatusException")
+BUSY_MARKER = "_IN_PROGRESS state"
+BUSY_ATTEMPTS = 20
+
+# Parameter values for a change set; None keeps the stack's current value (UsePreviousValue). A callable
+# computes them from the stack as it is just before each attempt (None when it does not exist yet).
+ParameterValues = Mapping[str, str | None]
+ParameterSource = ParameterValues | Callable[[dict[str, Any] | None], ParameterValues]
 CANCELLED_REASONS = ("Resource creation cancelled", "Resource update cancelled")
 
 
@@ -66,10 +79,41 @@ def stack_outputs(stack: dict[str, Any]) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+class Outcome(StrEnum):
+    """What a stack operation did; the value is how the closing lines say it."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UP_TO_DATE = "up to date"
+    DELETED = "deleted"
+    ABSENT = "absent"
+
+
+class StackBusy(Exception):
+    """Another deployment is changing, or has just changed, the stack: wait, then compute a new change set."""
+
+
+def is_busy(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in BUSY_CODES or BUSY_MARKER in str(exc)
+
+
+def change_set_parameters(values: ParameterValues) -> list[dict[str, Any]]:
+    return [
+        {"ParameterKey": key, "UsePreviousValue": True}
+        if value is None
+        else {"ParameterKey": key, "ParameterValue": value}
+        for key, value in sorted(values.items())
+    ]
+
+
+def stack_parameters(stack: dict[str, Any]) -> dict[str, str]:
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+
+
 @dataclass
 class StackResult:
     name: str
-    outcome: str  # created | updated | up to date | deleted | absent
+    outcome: Outcome
     seconds: float
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -160,8 +204,10 @@ class Stacks:
         self.s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
         return {"TemplateURL": f"https://{bucket}.s3.{self.aws.region}.amazonaws.com/{key}"}
 
-    def _settle_before_deploy(self, name: str) -> dict[str, Any] | None:
-        """Bring an existing stack to a state a change set can start from; None means create it afresh."""
+    def _settle_before_deploy(self, name: str, recreate: bool = True) -> dict[str, Any] | None:
+        """Bring an existing stack to a state a change set can start from; None means create it afresh
+        (or, with `recreate=False`, that there is no stack to change: one that never got created is left as
+        it is for whoever creates it)."""
         stack = self.describe(name)
         if stack and is_waiting_status(stack["StackStatus"]):
             self.progress.line(f"{name} is {stack['StackStatus']}: waiting for it to finish first")
@@ -175,6 +221,8 @@ class Stacks:
                 f"stack {name} is {status} and needs a human: " + HUMAN_STATUSES[status].format(name=name)
             )
         if status in RECREATE_STATUSES or status == "REVIEW_IN_PROGRESS":
+            if not recreate:
+                return None
             why = {
                 "REVIEW_IN_PROGRESS": "it was never created (only a change set exists)",
                 "DELETE_FAILED": "an earlier delete failed",
@@ -187,44 +235,90 @@ class Stacks:
     def deploy(
         self,
         name: str,
-        body: str,
-        parameters: dict[str, str],
+        body: str | None,
+        parameters: ParameterSource,
         tags: dict[str, str],
         bucket: str | None = None,
+        role_arn: str | None = None,
+        create: bool = True,
     ) -> StackResult:
-        """Create or update `name` through a change set; an empty change set means up to date."""
+        """Create or update `name` through a change set; an empty change set means up to date.
+
+        `body=None` keeps the deployed template (UsePreviousTemplate) and `create=False` only changes a stack
+        that exists (the outcome is "absent" otherwise). When another deployment is changing the stack, this
+        waits for it and computes a new change set from the stack as that deployment left it, so two
+        deployments never run at once and neither undoes the other's parameters.
+        """
         started = time.monotonic()
-        existing = self._settle_before_deploy(name)
-        if existing and self._unchanged(existing, body, parameters, tags):
-            return StackResult(name, "up to date", time.monotonic() - started, stack_outputs(existing))
+        for _ in range(BUSY_ATTEMPTS):
+            existing = self._settle_before_deploy(name, recreate=create)
+            if existing is None and not create:
+                return StackResult(name, Outcome.ABSENT, time.monotonic() - started)
+            values = parameters(existing) if callable(parameters) else parameters
+            try:
+                return self._deploy_once(name, existing, body, values, tags, bucket, role_arn, started)
+            except StackBusy as busy:
+                self.progress.line(f"{name}: {busy}: waiting for it, then computing a new change set")
+                time.sleep(self.poll_seconds)
+        raise LifecycleError(
+            f"stack {name} was changed by other deployments {BUSY_ATTEMPTS} times in a row: "
+            "deploy again when they are done"
+        )
+
+    def _deploy_once(
+        self,
+        name: str,
+        existing: dict[str, Any] | None,
+        body: str | None,
+        values: ParameterValues,
+        tags: dict[str, str],
+        bucket: str | None,
+        role_arn: str | None,
+        started: float,
+    ) -> StackResult:
+        if existing and self._unchanged(existing, body, values, tags):
+            return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, stack_outputs(existing))
         change_type = "UPDATE" if existing else "CREATE"
+        if body is None and existing is None:
+            raise LifecycleError(f"stack {name} does not exist: there is no deployed template to reuse")
+        template = (
+            {"UsePreviousTemplate": True} if body is None else self._template_argument(name, body, bucket)
+        )
         change_set_name = f"deploy-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         try:
             created = self.cfn.create_change_set(
                 StackName=name,
                 ChangeSetName=change_set_name,
                 ChangeSetType=change_type,
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+                Parameters=change_set_parameters(values),
                 Capabilities=CAPABILITIES,
-                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
-                **self._template_argument(name, body, bucket),
+                **({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]} if tags else {}),
+                **({"RoleARN": role_arn} if role_arn else {}),
+                **template,
             )
         except ClientError as exc:
             # AWS reports "no changes" as a FAILED change set (below); some emulators refuse to create one.
             if any(marker in str(exc) for marker in NO_CHANGE_REASONS):
-                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+                return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, self.outputs(name))
+            if is_busy(exc):
+                raise StackBusy("another deployment is changing it") from None
             raise
         change_set = self._wait_change_set(created["Id"], name, started)
         if change_set["Status"] == "FAILED":
             reason = " ".join(str(change_set.get("StatusReason", "")).split())
             self.cfn.delete_change_set(ChangeSetName=created["Id"])
             if any(marker in reason for marker in NO_CHANGE_REASONS):
-                return StackResult(name, "up to date", time.monotonic() - started, self.outputs(name))
+                return StackResult(name, Outcome.UP_TO_DATE, time.monotonic() - started, self.outputs(name))
             raise LifecycleError(f"stack {name}: the change set failed: {reason}")
         stack_id = created["StackId"]
         seen = self._seen_events(stack_id)
+        try:
+            self.cfn.execute_change_set(ChangeSetName=created["Id"])
+        except ClientError as exc:
+            if is_busy(exc):
+                raise StackBusy("another deployment changed it since this change set was computed") from None
+            raise
         self.progress.line(f"{name}: {'creating' if change_type == 'CREATE' else 'updating'}")
-        self.cfn.execute_change_set(ChangeSetName=created["Id"])
         stack, events = self.wait(stack_id, name, seen, operation_started=False)
         status = stack["StackStatus"]
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
@@ -237,34 +331,44 @@ class Stacks:
                 f"stack {name} {change_type.lower()} failed ({status}): "
                 f"{describe_failure(first_failure(events, name), stack)}; {next_step}"
             )
-        outcome = "created" if change_type == "CREATE" else "updated"
+        outcome = Outcome.CREATED if change_type == "CREATE" else Outcome.UPDATED
         return StackResult(name, outcome, time.monotonic() - started, stack_outputs(stack))
 
     def _unchanged(
-        self, stack: dict[str, Any], body: str, parameters: dict[str, str], tags: dict[str, str]
+        self, stack: dict[str, Any], body: str | None, values: ParameterValues, tags: dict[str, str]
     ) -> bool:
         """Same template, parameter values and tags as deployed: no change set needed.
 
         CloudFormation takes seconds per stack to compute even an empty change set, so an unchanged redeploy
-        skips it. Only JSON templates are compared; anything else goes through a change set.
+        skips it. Only JSON templates are compared; anything else goes through a change set. A value of None
+        (keep the current one) and an omitted body (keep the template) match by definition.
         """
-        try:
-            wanted = json.loads(body)
-        except ValueError:
-            return False
-        deployed = self.cfn.get_template(StackName=stack["StackId"], TemplateStage="Original")["TemplateBody"]
-        if isinstance(deployed, str):
+        deployed_values = stack_parameters(stack)
+        declared: dict[str, Any]
+        if body is None:
+            declared = dict.fromkeys(deployed_values, {})
+        else:
             try:
-                deployed = json.loads(deployed)
+                wanted = json.loads(body)
             except ValueError:
                 return False
-        if deployed != wanted:
-            return False
-        declared = wanted.get("Parameters", {})
-        expected = {key: str(parameters.get(key, spec.get("Default", ""))) for key, spec in declared.items()}
-        actual = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+            deployed = self.cfn.get_template(StackName=stack["StackId"], TemplateStage="Original")[
+                "TemplateBody"
+            ]
+            if isinstance(deployed, str):
+                try:
+                    deployed = json.loads(deployed)
+                except ValueError:
+                    return False
+            if deployed != wanted:
+                return False
+            declared = wanted.get("Parameters", {})
+        expected = {}
+        for key, spec in declared.items():
+            value = values.get(key, spec.get("Default", deployed_values.get(key, "")))
+            expected[key] = deployed_values.get(key, "") if value is None else str(value)
         current_tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-        return expected == actual and current_tags == tags
+        return expected == deployed_values and (not tags or current_tags == tags)
 
     def _wait_change_set(self, change_set_id: str, name: str, started: float) -> dict[str, Any]:
         while True:
@@ -282,7 +386,7 @@ class Stacks:
         started = time.monotonic()
         stack = self.describe(name)
         if stack is None:
-            return StackResult(name, "absent", 0.0)
+            return StackResult(name, Outcome.ABSENT, 0.0)
         stack_id = stack["StackId"]
         if is_waiting_status(stack["StackStatus"]) and stack["StackStatus"] != "DELETE_IN_PROGRESS":
             self.progress.line(f"{name} is {stack['StackStatus']}: waiting for it to finish first")
@@ -296,7 +400,7 @@ class Stacks:
             self.cfn.delete_stack(StackName=stack_id)
             stack, events = self.wait(stack_id, name, seen, operation_started=False)
             if stack["StackStatus"] == "DELETE_COMPLETE":
-                return StackResult(name, "deleted", time.monotonic() - started)
+                return StackResult(name, Outcome.DELETED, time.monotonic() - started)
         blockers = self._blocking_resources(stack_id, events) or [
             describe_failure(first_failure(events, name), stack)
         ]

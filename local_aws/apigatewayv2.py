@@ -272,6 +272,8 @@ class Stage(_ApiChild, CloudFormationModel):
         )
         if "autoDeploy" in config:
             config["autoDeploy"] = as_bool(config["autoDeploy"])
+        if "RouteSettings" in props:  # keyed by route key ("POST /auth/token"): data, not property names
+            config["routeSettings"] = {key: camelize(value) for key, value in props["RouteSettings"].items()}
         config["stageName"] = props.get("StageName", name)
         config["tags"] = tag_map(props.get("Tags"))
         return config

@@ -12,6 +12,7 @@ from local_aws import (
     devtools,
     ecs,
     failure,
+    iam_resources,
     moto_gaps,
     rds,
     secretsmanager,
@@ -52,6 +53,7 @@ def install() -> None:
     moto_gaps.install()
     apigatewayv2.install()
     stacks.install()
+    iam_resources.install()
 
 
 def unsupported_types(template: dict[str, Any]) -> list[str]:

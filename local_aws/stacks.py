@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
-from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.exceptions import CloudFormationError, ValidationError
 from moto.cloudformation.models import (
     Change,
     ChangeSet,
@@ -39,6 +40,12 @@ from moto.cloudformation.utils import generate_stack_id
 
 from local_aws._base import ReplacementRequired
 
+# While set and closed, an executed change set keeps its stack *_IN_PROGRESS until the gate opens, before moto
+# applies it in one pass: tests hold an operation (`hold_operations`) so that other deployments meet it in
+# progress, as they do on AWS, where an update takes minutes.
+_gate: threading.Event | None = None
+_executing = threading.Lock()
+GATE_TIMEOUT_SECONDS = 300
 _REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 UPDATABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
@@ -46,6 +53,18 @@ _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
 _original_parse_and_create = parsing.parse_and_create_resource
 _original_delete_resource = parsing.ResourceMap._delete_resource
 _original_create_change_set_response = cfn_responses.CloudFormationResponse.create_change_set
+
+
+class InvalidChangeSetStatus(CloudFormationError):
+    """ExecuteChangeSet's answer when the stack is busy or changed since the change set was computed."""
+
+    code = "InvalidChangeSetStatus"
+
+
+def hold_operations(gate: threading.Event | None) -> None:
+    """Keep each executed change set's stack in progress until `gate` is set (None: apply at once)."""
+    global _gate
+    _gate = gate
 
 
 class ResourceFailed(Exception):
@@ -543,14 +562,31 @@ def backend_execute_change_set(
     if change_set is None:
         raise ValidationError(message=f"ChangeSet [{change_set_name}] does not exist")
     if change_set.execution_status != "AVAILABLE":
-        raise ValidationError(
+        raise InvalidChangeSetStatus(
             message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution "
             f"status of [{change_set.execution_status}]"
         )
     stack = self.stacks[change_set.stack_id]
-    change_set.execution_status = "EXECUTE_IN_PROGRESS"
+    with _executing:
+        # AWS refuses to run a change set while its stack is being changed, and marks the other change sets of
+        # a stack OBSOLETE once one of them ran (ExecuteChangeSet: InvalidChangeSetStatus).
+        if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed while stack "
+                f"[{stack.name}] is in {stack.status} state"
+            )
+        change_set.execution_status = "EXECUTE_IN_PROGRESS"
+        stack.status = f"{change_set.change_set_type}_IN_PROGRESS"
+        for other in self.change_sets.values():
+            if other.stack_id == stack.stack_id and other.execution_status == "AVAILABLE":
+                other.execution_status = "OBSOLETE"
+    if _gate is not None:
+        _gate.wait(GATE_TIMEOUT_SECONDS)
     if change_set.tags:
         stack.tags = change_set.tags
+    # A change set that names a role associates it with the stack; one that names none keeps the stack's.
+    if change_set.role_arn:
+        stack.role_arn = change_set.role_arn
     if change_set.change_set_type == "CREATE":
         stack.template = change_set.template
         stack._parse_template()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -11,6 +10,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core.config import DatabaseSettings
 from app.core.db import ensure_sqlite_directory, install_sqlite_pragmas
 from app.models import Base
 
@@ -19,15 +19,12 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+# The app's own database settings (environment and .env), without the JWT key that migrations do not need.
+settings = DatabaseSettings()
 
 
 def database_url() -> str:
-    # Migrations need only the database, not the JWT key, so read the URL alone rather than all settings.
-    from app.core.config import Settings
-
-    return config.attributes.get("database_url") or os.environ.get(
-        "DATABASE_URL", Settings.model_fields["database_url"].default
-    )
+    return config.attributes.get("database_url") or settings.database_url
 
 
 def run_migrations_offline() -> None:
@@ -53,9 +50,8 @@ async def run_migrations_online() -> None:
     ensure_sqlite_directory(url)
     engine = create_async_engine(url, poolclass=pool.NullPool)
     if engine.dialect.name == "sqlite":
-        # Same journal as the app, so the file is never switched between modes behind its back.
-        journal = os.environ.get("SQLITE_JOURNAL", "wal-exclusive")
-        install_sqlite_pragmas(engine.sync_engine, journal, busy_timeout_ms=5000)
+        # The app's journal and busy timeout, so the file is never switched between modes behind its back.
+        install_sqlite_pragmas(engine.sync_engine, settings.sqlite_journal, settings.sqlite_busy_timeout_ms)
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()

@@ -69,6 +69,12 @@ def server_env(database: Path | str, **overrides: str) -> dict[str, str]:
         DATABASE_URL=database if isinstance(database, str) else sqlite_url(database),
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
         BCRYPT_ROUNDS="4",  # the minimum: tests check behaviour, `invoke bench` measures the real cost
+        # Generous throttles: the API tests share one server and one client address; the throttle tests set
+        # their own.
+        LOGIN_FREE_FAILURES_PER_CLIENT="100000",
+        LOGIN_FREE_FAILURES_PER_ACCOUNT_CLIENT="100000",
+        LOGIN_FREE_FAILURES_PER_ACCOUNT="100000",
+        SIGNUP_FREE_PER_CLIENT="100000",
         ADMIN_USERNAME=ADMIN_NAME,
         ADMIN_PASSWORD=ADMIN_PASSWORD,
         LOG_LEVEL="warning",
@@ -77,10 +83,13 @@ def server_env(database: Path | str, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) -> Server:
+def start_server(
+    tmp_dir: Path, database_url: str = "", *, project_root: Path = PROJECT_ROOT, **env_overrides: str
+) -> Server:
     """Start `python -m app.server` (migrate, then uvicorn) on a free port, without waiting for it.
 
     The database is `database_url` when given (e.g. PostgreSQL), else the SQLite file tmp_dir/app.db.
+    `project_root` is the checkout whose code runs (the benchmark compares another one's).
     """
     database = tmp_dir / "app.db"
     port = free_port()
@@ -89,7 +98,7 @@ def start_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) ->
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
+            cwd=project_root,
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -114,9 +123,11 @@ def wait_healthy(server: Server, seconds: float = 30) -> None:
 
 
 @contextmanager
-def running_server(tmp_dir: Path, database_url: str = "", **env_overrides: str) -> Iterator[Server]:
+def running_server(
+    tmp_dir: Path, database_url: str = "", *, project_root: Path = PROJECT_ROOT, **env_overrides: str
+) -> Iterator[Server]:
     """A started and healthy server (see start_server), stopped at the end."""
-    server = start_server(tmp_dir, database_url, **env_overrides)
+    server = start_server(tmp_dir, database_url, project_root=project_root, **env_overrides)
     try:
         wait_healthy(server)
         yield server

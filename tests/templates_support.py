@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,14 @@ CONNECTION_ARN = (
     "arn:aws:codeconnections:us-east-1:123456789012:connection/0b0c1d2e-aaaa-bbbb-cccc-0123456789ab"
 )
 
+# Every template test runs for each of these regions: the default configuration rendered for each.
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+DEFAULT = ProjectConfig(region=REGIONS[0], connection_arn=CONNECTION_ARN, github_repo="someone/ecs1")
+DEFAULT_IN_EVERY_REGION = ["default", *(f"default-{region}" for region in REGIONS[1:])]
+
 CONFIGS = {
-    "default": ProjectConfig(region="us-east-1", connection_arn=CONNECTION_ARN, github_repo="someone/ecs1"),
+    "default": DEFAULT,
+    **{f"default-{region}": replace(DEFAULT, region=region) for region in REGIONS[1:]},
     "spot": ProjectConfig(region="us-east-1", capacity_provider="FARGATE_SPOT"),
     # The architecture this project replaces: x86, 1 vCPU / 3 GB, an interface endpoint for service discovery.
     "original": ProjectConfig(
@@ -34,11 +41,23 @@ CONFIGS = {
 
 
 @cache
+def rendered_root() -> Path:
+    """One folder per test session holding a folder per configuration, so one linter run reads them all."""
+    return Path(tempfile.mkdtemp(prefix="templates-"))
+
+
+@cache
 def rendered_dir(name: str) -> Path:
     """Render the named configuration once per test session; the folder lives until the process ends."""
-    out = Path(tempfile.mkdtemp(prefix=f"templates-{name}-"))
+    out = rendered_root() / name
     render_all(CONFIGS[name], out)
     return out
+
+
+def render_every_config() -> Path:
+    for name in CONFIGS:
+        rendered_dir(name)
+    return rendered_root()
 
 
 def load(name: str, template: str = "app.json") -> dict[str, Any]:

@@ -93,7 +93,7 @@ def test_oversized_bodies_are_413(client: httpx.Client) -> None:
         "/location/get_locations", content=huge, headers={**headers, "Content-Type": "application/json"}
     )
     assert response.status_code == 413
-    assert "Too Large" in response.text
+    assert response.json() == {"detail": "the request body is too large"}
 
     def chunks():  # no Content-Length: the limit still holds while streaming
         for _ in range(100):
@@ -103,12 +103,15 @@ def test_oversized_bodies_are_413(client: httpx.Client) -> None:
         "/location/get_locations", content=chunks(), headers={**headers, "Content-Type": "application/json"}
     )
     assert response.status_code == 413
+    assert response.json() == {"detail": "the request body is too large"}
 
 
 def test_get_locations_returns_the_latest_of_each_listed_user(client: httpx.Client) -> None:
     alice, alice_headers = new_user(client, "alice")
     bob, bob_headers = new_user(client, "bob")
-    silent, _ = new_user(client, "silent")
+    silent, silent_headers = new_user(client, "silent")
+    for owner in (alice_headers, silent_headers):
+        assert client.put(f"/location/shared_with/{bob['user_name']}", headers=owner).status_code == 200
     for i in range(5):
         assert report(client, alice_headers, 10 + i, 20).status_code == 201
     assert report(client, bob_headers, -33.5, 151.25).status_code == 201
@@ -142,7 +145,8 @@ def test_history_pages_newest_first_with_a_stable_cursor(client: httpx.Client) -
     user, headers = new_user(client)
     for i in range(7):
         assert report(client, headers, i, i).status_code == 201
-    _, reader = new_user(client)
+    reader_user, reader = new_user(client)
+    assert client.put(f"/location/shared_with/{reader_user['user_name']}", headers=headers).status_code == 200
     seen: list[float] = []
     before = None
     pages = 0

@@ -122,10 +122,23 @@ def test_check_token_rejects_missing_or_malformed_tokens(
 
 def test_check_token_rejects_expired_and_badly_signed_tokens(client: httpx.Client, server: Server) -> None:
     user, headers = new_user(client)
-    claims = {"sub": user["user_name"], "id": user["id"], "role": "user", "exp": int(time.time()) + 600}
+    claims = {
+        "sub": user["user_name"],
+        "id": user["id"],
+        "role": "user",
+        "ver": 0,
+        "exp": int(time.time()) + 600,
+    }
     assert (
         client.get("/auth/check_token", headers=bearer(jwt.encode(claims, server.jwt_secret))).status_code
         == 200
+    )
+    unversioned = {key: value for key, value in claims.items() if key != "ver"}
+    assert (
+        client.get(
+            "/auth/check_token", headers=bearer(jwt.encode(unversioned, server.jwt_secret))
+        ).status_code
+        == 401
     )
     forged = jwt.encode({**claims, "role": "admin"}, "not-the-server-key-" * 3, algorithm="HS256")
     assert client.get("/auth/check_token", headers=bearer(forged)).status_code == 401

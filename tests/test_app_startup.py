@@ -101,7 +101,8 @@ def test_the_sqlite_connection_uses_the_chosen_pragmas(database: Path) -> None:
                     rows.append((await connection.exec_driver_sql(f"PRAGMA {name}")).scalar())
                 return tuple(rows)
 
-        assert client.portal.call(pragmas) == (1, 5000, "wal", "exclusive", 1)
+        # synchronous 2 = FULL: every commit is fsynced before it is acknowledged.
+        assert client.portal.call(pragmas) == (1, 5000, "wal", "exclusive", 2)
 
 
 def test_health_is_503_when_the_database_is_unusable(tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
 """The Lambda authorizer with real API Gateway v2 REQUEST events and Secrets Manager served by moto.
 
+It labels every request and refuses none (app/authorizer.py says why, from AWS's documentation): the real API
+answers 401 for every token it leaves unverified, which the last tests check against the running server.
+
 Mocked: only AWS itself (moto's real server on 127.0.0.1 stands in for Secrets Manager; boto3 reaches it
 through AWS_ENDPOINT_URL exactly as it reaches AWS). Tokens come from the real `create_access_token` and,
 in one test, from the real API's `/auth/token`.
@@ -17,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
@@ -26,7 +30,7 @@ from app.core.config import Settings
 from app.core.tokens import create_access_token
 from app.main import create_app
 from app.migrate import upgrade
-from tests.support import free_port, sqlite_url
+from tests.support import ADMIN_NAME, ADMIN_PASSWORD, Server, free_port, login, sqlite_url
 
 ROUTE_KEY = "GET /auth/check_token"
 
@@ -143,10 +147,16 @@ def test_a_valid_token_is_authorized_with_the_user_in_the_context(
 
     assert response == {
         "isAuthorized": True,
-        "context": {"user_id": 42, "user_name": "alice", "role": "admin"},
+        "context": {
+            "verified": True,
+            "reason": "valid-token",
+            "user_id": 42,
+            "user_name": "alice",
+            "role": "admin",
+        },
     }
     [line] = decision_lines(capsys.readouterr().out)
-    assert line["decision"] == "allow"
+    assert (line["verified"], line["reason"]) == (True, "valid-token")
     assert (line["user_id"], line["user_name"]) == (42, "alice")
     assert line["route_key"] == ROUTE_KEY
     assert line["request_id"] == event["requestContext"]["requestId"]
@@ -156,14 +166,14 @@ def test_a_valid_token_is_authorized_with_the_user_in_the_context(
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 def test_header_name_and_scheme_are_case_insensitive(signing_key: str, header: str, scheme: str) -> None:
     response = authorizer.handler(authorizer_event({header: f"{scheme} {token_for(signing_key)}"}), None)
-    assert response["isAuthorized"] is True
+    assert response["context"]["verified"] is True
     assert response["context"]["user_name"] == "alice"
 
 
 def test_the_identity_source_alone_is_enough(signing_key: str) -> None:
     token = token_for(signing_key, user_name="bob")
     response = authorizer.handler(authorizer_event({}, identity_source=[f"Bearer {token}"]), lambda_context())
-    assert response["isAuthorized"] is True and response["context"]["user_name"] == "bob"
+    assert response["context"]["verified"] is True and response["context"]["user_name"] == "bob"
 
 
 @pytest.mark.parametrize(
@@ -187,29 +197,29 @@ def test_the_identity_source_alone_is_enough(signing_key: str) -> None:
         "forged",
     ],
 )
-def test_missing_and_malformed_credentials_are_denied(
+def test_missing_and_malformed_credentials_are_labelled_unverified_and_passed_on(
     signing_key: str, headers: dict[str, str], reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     response = authorizer.handler(authorizer_event(headers), lambda_context())
 
-    assert response == {"isAuthorized": False}
+    assert response == {"isAuthorized": True, "context": {"verified": False, "reason": reason}}
     [line] = decision_lines(capsys.readouterr().out)
-    assert (line["decision"], line["reason"]) == ("deny", reason)
+    assert (line["verified"], line["reason"]) == (False, reason)
 
 
-def test_an_expired_token_is_denied(signing_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_expired_token_is_labelled_expired(signing_key: str, capsys: pytest.CaptureFixture[str]) -> None:
     expired = token_for(signing_key, minutes=-1)
     response = authorizer.handler(authorizer_event({"authorization": f"Bearer {expired}"}), lambda_context())
-    assert response == {"isAuthorized": False}
+    assert response == {"isAuthorized": True, "context": {"verified": False, "reason": "expired"}}
     assert decision_lines(capsys.readouterr().out)[0]["reason"] == "expired"
 
 
-def test_a_token_signed_with_another_key_is_denied(
+def test_a_token_signed_with_another_key_is_labelled_invalid(
     signing_key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     foreign = token_for(secrets.token_urlsafe(48))
     response = authorizer.handler(authorizer_event({"authorization": f"Bearer {foreign}"}), lambda_context())
-    assert response == {"isAuthorized": False}
+    assert response == {"isAuthorized": True, "context": {"verified": False, "reason": "invalid-token"}}
     assert decision_lines(capsys.readouterr().out)[0]["reason"] == "invalid-token"
 
 
@@ -241,8 +251,8 @@ def test_the_secret_is_read_once_per_cold_start(signing_key: str, monkeypatch: p
 
     decisions = [
         authorizer.handler(authorizer_event({"authorization": f"Bearer {token}"}), lambda_context())[
-            "isAuthorized"
-        ]
+            "context"
+        ]["verified"]
         for token in [valid, foreign] * 25
     ]
 
@@ -253,7 +263,7 @@ def test_the_secret_is_read_once_per_cold_start(signing_key: str, monkeypatch: p
     assert len(sent) == 2
 
 
-def test_an_unreadable_secret_denies_and_logs_the_error(
+def test_an_unreadable_secret_leaves_the_token_to_the_api_and_logs_the_error(
     aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = secrets.token_urlsafe(48)
@@ -261,20 +271,21 @@ def test_an_unreadable_secret_denies_and_logs_the_error(
     monkeypatch.setenv("JWT_SECRET_ARN", missing_arn)
     event = authorizer_event({"authorization": f"Bearer {token_for(key)}"})
 
-    assert authorizer.handler(event, lambda_context()) == {"isAuthorized": False}
+    unverified = {"isAuthorized": True, "context": {"verified": False, "reason": "signing-key-unavailable"}}
+    assert authorizer.handler(event, lambda_context()) == unverified
     [line] = decision_lines(capsys.readouterr().out)
-    assert (line["level"], line["decision"], line["reason"]) == ("error", "deny", "signing-key-unavailable")
+    assert (line["level"], line["verified"], line["reason"]) == ("error", False, "signing-key-unavailable")
     assert "ResourceNotFoundException" in line["error"]
 
     # The failure is not cached: once the secret is readable, the same warm environment authorizes.
     monkeypatch.setenv("JWT_SECRET_ARN", store_signing_key(key))
-    assert authorizer.handler(event, lambda_context())["isAuthorized"] is True
+    assert authorizer.handler(event, lambda_context())["context"]["verified"] is True
 
 
-def test_a_missing_secret_arn_variable_denies(aws: None, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_a_missing_secret_arn_variable_is_logged(aws: None, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.delenv("JWT_SECRET_ARN", raising=False)
     event = authorizer_event({"authorization": f"Bearer {token_for(secrets.token_urlsafe(48))}"})
-    assert authorizer.handler(event, lambda_context()) == {"isAuthorized": False}
+    assert authorizer.handler(event, lambda_context())["context"]["verified"] is False
     assert "JWT_SECRET_ARN" in decision_lines(capsys.readouterr().out)[0]["error"]
 
 
@@ -297,5 +308,61 @@ def test_a_token_issued_by_the_api_is_accepted(signing_key: str, tmp_path: Path)
 
     assert response == {
         "isAuthorized": True,
-        "context": {"user_id": checked["id"], "user_name": "carol", "role": "user"},
+        "context": {
+            "verified": True,
+            "reason": "valid-token",
+            "user_id": checked["id"],
+            "user_name": "carol",
+            "role": "user",
+        },
     }
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        ("TOKEN-WITHOUT-SCHEME", "malformed-header"),
+        ("Basic YWxpY2U6cGFzc3dvcmQ=", "malformed-header"),
+        ("Bearer not-a-jwt-at-all", "invalid-token"),
+        ("Bearer {forged}", "invalid-token"),
+        ("Bearer {expired}", "expired"),
+    ],
+    ids=["no-scheme", "basic-scheme", "garbage", "forged", "expired"],
+)
+def test_the_api_answers_401_for_every_token_the_authorizer_leaves_unverified(
+    server: Server,
+    client: httpx.Client,
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    authorization: str,
+    reason: str,
+) -> None:
+    """What a client sees through the gateway: the authorizer lets the request on, the real API refuses it."""
+    monkeypatch.setenv("JWT_SECRET_ARN", store_signing_key(server.jwt_secret))
+    header = authorization.format(
+        forged=token_for(secrets.token_urlsafe(48)), expired=token_for(server.jwt_secret, minutes=-1)
+    )
+
+    label = authorizer.handler(authorizer_event({"authorization": header}), lambda_context())
+    answer = client.get(ROUTE_KEY.split(" ", 1)[1], headers={"Authorization": header})
+
+    assert label == {"isAuthorized": True, "context": {"verified": False, "reason": reason}}
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"] == "Bearer"
+    assert "detail" in answer.json()
+
+
+def test_a_token_the_authorizer_verifies_is_one_the_api_accepts(
+    server: Server, client: httpx.Client, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JWT_SECRET_ARN", store_signing_key(server.jwt_secret))
+    issued = login(client, ADMIN_NAME, ADMIN_PASSWORD)
+    assert issued.status_code == 200, issued.text
+    header = f"Bearer {issued.json()['access_token']}"
+
+    label = authorizer.handler(authorizer_event({"authorization": header}), lambda_context())
+    answer = client.get(ROUTE_KEY.split(" ", 1)[1], headers={"Authorization": header})
+
+    assert answer.status_code == 200
+    assert label["context"]["verified"] is True
+    assert label["context"]["user_name"] == answer.json()["user_name"] == ADMIN_NAME

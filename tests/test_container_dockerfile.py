@@ -118,12 +118,25 @@ def test_base_images_are_pinned_and_follow_the_build_platform(stages: dict[str, 
         name, _, tag = image.rpartition(":")
         assert name and tag and tag != "latest", image
     assert stages["api"].image == stages["requirements"].image == stages["api-dependencies"].image
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", stages["api"].image)
+    assert re.fullmatch(
+        r"public\.ecr\.aws/docker/library/python:3\.11\.\d+-slim-bookworm", stages["api"].image
+    )
     assert re.fullmatch(
         r"public\.ecr\.aws/lambda/python:3\.11\.\d{4}\.\d\d\.\d\d\.\d\d", stages["authorizer"].image
     )
     # No FROM --platform: `docker build --platform linux/arm64|amd64` decides the architecture.
     assert all(not stage.from_flags for stage in stages.values())
+
+
+def test_every_image_the_build_pulls_comes_from_ecr_public(stages: dict[str, Stage]) -> None:
+    """Docker Hub limits anonymous pulls by address, and CodeBuild's addresses are shared: base images and
+    the Dockerfile frontend (a `# syntax=` line) come from public.ecr.aws, or not at all."""
+    images = {stage.image for stage in stages.values() if stage.image not in stages}
+    assert all(image.startswith("public.ecr.aws/") for image in images), images
+    directives = [
+        line for line in DOCKERFILE.read_text().splitlines() if line.replace(" ", "").startswith("#syntax=")
+    ]
+    assert all("=public.ecr.aws/" in line.replace(" ", "") for line in directives), directives
 
 
 def test_the_api_target_runs_the_start_command_as_a_non_root_user(stages: dict[str, Stage]) -> None:

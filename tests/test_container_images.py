@@ -1,8 +1,9 @@
 """`invoke build` / `invoke push` and lifecycle/images.py.
 
 No Docker engine runs here. The first tests run the real tasks against the real docker client with no
-engine behind it. The others put a stand-in `docker` executable first on PATH (it records its arguments
-and stdin, and fails on request) because an engine cannot exist here; ECR is moto's real server.
+engine behind it. The others put tests/stand_in_docker.py first on PATH as `docker` (it records its
+arguments and stdin, fails on request, and pushes manifests to ECR) because an engine cannot exist here;
+ECR is moto's real server.
 """
 
 from __future__ import annotations
@@ -21,22 +22,18 @@ from moto.server import ThreadedMotoServer
 
 from lifecycle.aws import Aws
 from lifecycle.errors import LifecycleError
-from lifecycle.images import NO_DOCKER_CLIENT, NO_DOCKER_ENGINE, build_images, image_tag, push_images
+from lifecycle.images import (
+    NO_DOCKER_CLIENT,
+    NO_DOCKER_ENGINE,
+    already_pushed,
+    build_images,
+    image_tag,
+    push_images,
+)
+from tests import stand_in_docker
 from tests.support import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-FAKE_DOCKER = """#!{python}
-import json, os, sys
-
-command = sys.argv[1:]
-stdin = sys.stdin.read() if "--password-stdin" in command else None
-with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
-    log.write(json.dumps({{"argv": command, "stdin": stdin}}) + "\\n")
-if command and command[0] in os.environ.get("FAKE_DOCKER_FAIL", "").split():
-    print(f"fake docker: {{command[0]}} failed", file=sys.stderr)
-    sys.exit(1)
-print(f"fake docker: {{' '.join(command)}}")
-"""
 
 
 def run_invoke(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -83,18 +80,12 @@ def test_without_a_docker_client_the_task_says_so(tmp_path: Path) -> None:
 
 @pytest.fixture
 def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A stand-in docker client first on PATH; returns the file its calls are recorded in."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    docker = bin_dir / "docker"
-    docker.write_text(FAKE_DOCKER.format(python=sys.executable))
-    docker.chmod(0o755)
-    log = tmp_path / "docker-calls.jsonl"
-    log.touch()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    """The stand-in docker client first on PATH; returns the file its calls are recorded in."""
+    environment = stand_in_docker.install(tmp_path / "docker", {"PATH": os.environ["PATH"]})
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("FAKE_DOCKER_FAIL", raising=False)
-    return log
+    return Path(environment["FAKE_DOCKER_LOG"])
 
 
 def docker_calls(log: Path) -> list[dict]:
@@ -186,42 +177,104 @@ def ecr(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         server.stop()
 
 
-def test_push_logs_in_through_stdin_then_tags_and_pushes_both_images(fake_docker: Path, ecr: Aws) -> None:
+def new_repository(ecr: Aws) -> tuple[str, str]:
     # moto's state is shared by the whole test process: a name of its own avoids meeting other tests' "ecs1".
     name = f"ecs1-{uuid.uuid4().hex[:8]}"
-    uri = ecr.client("ecr").create_repository(repositoryName=name)["repository"]["repositoryUri"]
+    created = ecr.client("ecr").create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+    return name, created["repository"]["repositoryUri"]
+
+
+def test_push_logs_in_through_stdin_then_tags_and_pushes_both_images(fake_docker: Path, ecr: Aws) -> None:
+    name, uri = new_repository(ecr)
     registry = uri.split("/")[0]
     token = ecr.client("ecr").get_authorization_token()["authorizationData"][0]["authorizationToken"]
     password = base64.b64decode(token).decode().partition(":")[2]
+    build_images("abc1234", name, "linux/arm64", echo=lambda line: None)
     progress: list[str] = []
 
     pushed = push_images("abc1234", name, ecr, echo=progress.append)
 
     assert pushed == [f"{uri}:api-abc1234", f"{uri}:authorizer-abc1234"]
-    calls = docker_calls(fake_docker)
+    calls = docker_calls(fake_docker)[3:]  # after the build: info, build api, build authorizer
     assert [call["argv"] for call in calls] == [
         ["info"],
+        ["image", "inspect", "--format", "{{.Id}}", f"{name}:api-abc1234"],
         ["login", "--username", "AWS", "--password-stdin", registry],
         ["tag", f"{name}:api-abc1234", f"{uri}:api-abc1234"],
         ["push", f"{uri}:api-abc1234"],
+        ["image", "inspect", "--format", "{{.Id}}", f"{name}:authorizer-abc1234"],
         ["tag", f"{name}:authorizer-abc1234", f"{uri}:authorizer-abc1234"],
         ["push", f"{uri}:authorizer-abc1234"],
     ]
-    assert calls[1]["stdin"] == password
+    assert calls[2]["stdin"] == password
     assert not any(password in " ".join(call["argv"]) for call in calls)  # never on a command line
     assert progress == [
         f"logging in to {registry}",
         f"pushing {uri}:api-abc1234",
         f"pushing {uri}:authorizer-abc1234",
     ]
+    tags = ecr.client("ecr").list_images(repositoryName=name)["imageIds"]
+    assert sorted(t["imageTag"] for t in tags) == ["api-abc1234", "authorizer-abc1234"]
+
+
+def test_pushing_an_image_the_repository_has_under_its_tag_is_success(fake_docker: Path, ecr: Aws) -> None:
+    """A retried push (the same image, the same tag) changes nothing and says so."""
+    name, uri = new_repository(ecr)
+    build_images("abc1234", name, "linux/arm64", ["api"], echo=lambda line: None)
+    push_images("abc1234", name, ecr, ["api"], echo=lambda line: None)
+    progress: list[str] = []
+
+    assert push_images("abc1234", name, ecr, ["api"], echo=progress.append) == [f"{uri}:api-abc1234"]
+    assert progress == [f"{uri}:api-abc1234: already in ECR with the same content"]
+    assert [call["argv"][0] for call in docker_calls(fake_docker)].count("push") == 1
+
+
+def test_pushing_other_content_under_an_existing_tag_is_one_clear_error(fake_docker: Path, ecr: Aws) -> None:
+    """A rebuild is never byte-identical: under an immutable tag it cannot replace what was pushed."""
+    name, uri = new_repository(ecr)
+    build_images("abc1234", name, "linux/arm64", ["api"], echo=lambda line: None)
+    push_images("abc1234", name, ecr, ["api"], echo=lambda line: None)
+    build_images("abc1234", name, "linux/arm64", ["api"], echo=lambda line: None)
+
+    with pytest.raises(LifecycleError) as raised:
+        push_images("abc1234", name, ecr, ["api"], echo=lambda line: None)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{uri}:api-abc1234 already exists in ECR with different content (sha256:")
+    assert message.endswith("its tags are immutable: push from a new commit (the tag is the commit)")
+    assert [call["argv"][0] for call in docker_calls(fake_docker)].count("push") == 1
+
+
+def test_build_missing_only_skips_the_images_already_pushed(fake_docker: Path, ecr: Aws) -> None:
+    name, uri = new_repository(ecr)
+    build_images("abc1234", name, "linux/arm64", ["api"], echo=lambda line: None)
+    push_images("abc1234", name, ecr, ["api"], echo=lambda line: None)
+    progress: list[str] = []
+
+    built = build_images(
+        "abc1234", name, "linux/arm64", echo=progress.append, pushed=already_pushed(name, ecr)
+    )
+
+    assert built == [f"{name}:authorizer-abc1234"]
+    assert progress[0] == f"{name}:api-abc1234: already pushed, not built again"
+    builds = [call["argv"] for call in docker_calls(fake_docker) if call["argv"][0] == "build"]
+    assert [argv[argv.index("--target") + 1] for argv in builds] == ["api", "authorizer"]
+
+
+def test_push_of_an_image_never_built_says_to_build_it(fake_docker: Path, ecr: Aws) -> None:
+    name, _ = new_repository(ecr)
+    with pytest.raises(
+        LifecycleError, match=rf"^no image {name}:api-abc1234 was built here: run `invoke build"
+    ):
+        push_images("abc1234", name, ecr, ["api"])
 
 
 def test_push_to_a_full_uri_needs_no_lookup_and_no_retag(fake_docker: Path, ecr: Aws) -> None:
-    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecs1"
+    name, uri = new_repository(ecr)
     build_images("abc1234", uri, "linux/arm64", ["authorizer"], echo=lambda line: None)
     push_images("abc1234", uri, ecr, ["authorizer"], echo=lambda line: None)
     argv = [call["argv"][0] for call in docker_calls(fake_docker)]
-    assert argv == ["info", "build", "info", "login", "push"]
+    assert argv == ["info", "build", "info", "image", "login", "push"]
 
 
 def test_push_to_a_repository_that_does_not_exist_says_what_to_do(fake_docker: Path, ecr: Aws) -> None:

@@ -153,13 +153,28 @@ def test_a_stack_still_in_progress_is_waited_for(endpoint, tmp_path, rendered):
     stacks = cloudformation_backends[ACCOUNT_ID][REGION].stacks
     stack = next(s for s in stacks.values() if s.name == "ecs1-app")
     stack.status = "UPDATE_IN_PROGRESS"
-    # Someone else's update (a pipeline run, say) finishes while deploy waits.
-    finisher = threading.Timer(0.5, lambda: setattr(stack, "status", "UPDATE_COMPLETE"))
+    progress, out = quiet_progress()
+    waiting = "ecs1-app is UPDATE_IN_PROGRESS: waiting for it to finish first"
+
+    def finish_once_deploy_waits() -> None:
+        """Someone else's update (a pipeline run, say) finishes while deploy waits for it."""
+        while waiting not in out.getvalue():
+            threading.Event().wait(0.05)
+        stack.status = "UPDATE_COMPLETE"
+
+    finisher = threading.Thread(target=finish_once_deploy_waits, daemon=True)
     finisher.start()
-    outcome, output = deploy_app(endpoint, templates_with(tmp_path, rendered))
-    finisher.join()
-    assert "ecs1-app is UPDATE_IN_PROGRESS: waiting for it to finish first" in output
-    assert "(up to date: ecs1-app)" in outcome
+    result = deploy(
+        CONFIG,
+        aws_for(endpoint),
+        templates_with(tmp_path, rendered),
+        stack="app",
+        progress=progress,
+        poll_seconds=0.05,
+    )
+    finisher.join(timeout=30)  # a bound, so that a deploy that never waits fails instead of hanging
+    assert waiting in out.getvalue()
+    assert "(up to date: ecs1-app)" in result.summary()
 
 
 def test_a_stack_stuck_in_delete_failed_stops_clean_with_the_blocking_resource(endpoint, tmp_path, rendered):
@@ -205,7 +220,8 @@ def test_deploy_without_images_or_docker_and_pipelines_without_connection_are_on
     assert no_docker.returncode == 1
     assert no_docker.stderr.strip() == (
         f"error: no Docker engine available to build the images api-{TAG} and authorizer-{TAG}: "
-        "start Docker (or push them from CI) and deploy again"
+        "start Docker (or push them from CI) and deploy again; "
+        "against this local emulator, --stand-in-images needs no Docker"
     )
     no_connection, _ = invoke(endpoint, "deploy", "--stack", "pipelines", "--out", str(tmp_path))
     assert no_connection.returncode == 1

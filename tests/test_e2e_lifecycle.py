@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 import local_aws
 from app.api.route_table import route_table
 from tests.lifecycle_support import (
     ACCOUNT_ID,
     BUCKET,
+    PROJECT_ROOT,
     REGION,
     TAG,
     client,
@@ -86,24 +88,29 @@ def assert_app_resources_as_templated(endpoint: str, cpu: str = "256", memory: s
 
 
 def assert_laptop_and_pipeline_paths_converge(endpoint: str, templates: Path) -> None:
-    """The laptop deployed ecs1-app from app.json with app-config.json's parameters: the very stack, template
-    and template configuration of the create pipeline's CloudFormation action."""
+    """The laptop deployed ecs1-app from app.json with app-config.json's parameters, through the create
+    pipeline's CloudFormation role: what that pipeline's build does with `invoke deploy --stack app`."""
     cfn = client(endpoint, "cloudformation")
     deployed = cfn.get_template(StackName="ecs1-app", TemplateStage="Original")["TemplateBody"]
     assert deployed == json.loads((templates / "app.json").read_text())
-    parameters = {
-        p["ParameterKey"]: p["ParameterValue"]
-        for p in cfn.describe_stacks(StackName="ecs1-app")["Stacks"][0]["Parameters"]
-    }
+    stack = cfn.describe_stacks(StackName="ecs1-app")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert parameters == json.loads((templates / "app-config.json").read_text())["Parameters"]
+    create = cfn.describe_stacks(StackName="ecs1-create-pipeline")["Stacks"][0]
+    assert (
+        stack["RoleARN"]
+        == {o["OutputKey"]: o["OutputValue"] for o in create["Outputs"]}["CloudFormationRoleArn"]
+    )
 
     pipeline = client(endpoint, "codepipeline").get_pipeline(name="ecs1-create")["pipeline"]
     actions = [a for stage in pipeline["stages"] for a in stage["actions"]]
-    deploy_action = next(a for a in actions if a["actionTypeId"]["provider"] == "CloudFormation")
-    configuration = deploy_action["configuration"]
-    assert configuration["StackName"] == "ecs1-app"
-    assert configuration["TemplatePath"].endswith("::build/templates/app.json")
-    assert configuration["TemplateConfiguration"].endswith("::build/templates/app-config.json")
+    [build] = [a for a in actions if a["actionTypeId"]["provider"] == "CodeBuild"]
+    assert build["configuration"]["ProjectName"] == "ecs1-create-build"
+    buildspec = yaml.safe_load((PROJECT_ROOT / "buildspecs" / "create.yml").read_text())
+    assert any(
+        command.startswith("invoke deploy --stack app ")
+        for command in buildspec["phases"]["build"]["commands"]
+    )
 
 
 def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
@@ -117,7 +124,9 @@ def test_render_deploy_redeploy_change_clean(endpoint, tmp_path):
     assert live_stacks(endpoint) == dict.fromkeys(STACKS, "CREATE_COMPLETE")
     deployed = assert_app_resources_as_templated(endpoint)
     assert last_line(first).startswith("deploy succeeded in ")
-    assert last_line(first).endswith(f"API URL: {deployed['api_endpoint']}")
+    assert last_line(first).endswith(
+        f"API URL: {deployed['api_endpoint']} (made up by the local emulator: nothing answers there)"
+    )
 
     assert_laptop_and_pipeline_paths_converge(endpoint, Path(out))
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.clean import clean, confirm
+from lifecycle.clean import clean
+from lifecycle.confirm import confirm
 from lifecycle.deploy import deploy
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import delete_bucket, ensure_bucket, ensure_repository, missing_image_tags
@@ -172,9 +173,9 @@ def test_a_bucket_with_more_versions_than_one_page_is_emptied_and_deleted(endpoi
     assert listing["IsTruncated"], "more than one page (1,000 entries) to delete"
 
     expected = f"deleted bucket {BUCKET} (1200 object version(s), 400 delete marker(s))"
-    assert delete_bucket(aws, BUCKET) == expected
+    assert str(delete_bucket(aws, BUCKET)) == expected
     assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
-    assert delete_bucket(aws, BUCKET) == f"nothing to delete: no bucket {BUCKET}"
+    assert str(delete_bucket(aws, BUCKET)) == f"nothing to delete: no bucket {BUCKET}"
 
 
 def test_clean_deletes_what_deploy_made_and_a_second_run_finds_nothing(endpoint):
@@ -205,14 +206,15 @@ class Terminal(io.StringIO):
 
 
 def test_confirmation():
-    with pytest.raises(LifecycleError, match="no terminal to ask on; pass --yes"):
-        confirm("this deletes everything", yes=False, stdin=io.StringIO("yes\n"))
-    with pytest.raises(LifecycleError, match="nothing deleted: not confirmed"):
-        confirm("this deletes everything", yes=False, stdin=Terminal("y\n"), stdout=io.StringIO())
+    question = "this deletes everything"
+    with pytest.raises(LifecycleError, match="refusing to delete without confirmation: no terminal"):
+        confirm(question, yes=False, action="delete", stdin=io.StringIO("yes\n"))
+    with pytest.raises(LifecycleError, match="did not delete: not confirmed"):
+        confirm(question, yes=False, action="delete", stdin=Terminal("y\n"), stdout=io.StringIO())
     shown = io.StringIO()
-    confirm("this deletes everything", yes=False, stdin=Terminal("yes\n"), stdout=shown)
+    confirm(question, yes=False, action="delete", stdin=Terminal("yes\n"), stdout=shown)
     assert shown.getvalue() == "this deletes everything.\nType 'yes' to continue: "
-    confirm("this deletes everything", yes=True, stdin=io.StringIO(""))
+    confirm(question, yes=True, action="delete", stdin=io.StringIO(""))
 
 
 def write_templates(folder: Path, image_tag: str = "abc123") -> Path:

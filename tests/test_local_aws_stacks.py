@@ -253,7 +253,8 @@ def test_change_sets_answer_like_cloudformation(cfn: Any) -> None:
     cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 3})
     assert outputs(cfn.describe_stacks(StackName=name)["Stacks"][0]) == {"Label": "a"}
 
-    with pytest.raises(ClientError, match="cannot be executed in its current execution status"):
+    # ExecuteChangeSet's error for a change set that cannot run (AWS CloudFormation API reference).
+    with pytest.raises(ClientError, match="InvalidChangeSetStatus"):
         cfn.execute_change_set(ChangeSetName=created["ChangeSetId"])
 
     unchanged = change_set(cfn, name, template, "UPDATE", {"Label": "a"})

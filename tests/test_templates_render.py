@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.templates_support import CONFIGS, PROJECT_ROOT, TEMPLATE_NAMES, load, resources_of_type
-from troposphere_templates.config import ConfigError, ProjectConfig
+from tests.templates_support import (
+    CONFIGS,
+    DEFAULT_IN_EVERY_REGION,
+    PROJECT_ROOT,
+    TEMPLATE_NAMES,
+    load,
+    resources_of_type,
+)
+from troposphere_templates.config import VPC_LINK_ZONE_IDS, ConfigError, ProjectConfig
 
 INVOKE = [sys.executable, "-m", "invoke"]
 
@@ -72,6 +79,10 @@ def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -
         (["--architecture", "arm"], "error: architecture must be ARM64 or X86_64, not 'ARM'"),
         (["--capacity-provider", "spot"], "error: capacity provider must be one of FARGATE/FARGATE_SPOT"),
         (["--github-repo", "just-a-name"], "error: GitHub repository must look like owner/name"),
+        (
+            ["--region", "ap-south-2"],
+            "error: --region ap-south-2: API Gateway supports HTTP API VPC links in",
+        ),
     ],
 )
 def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -115,12 +126,13 @@ def test_options_reach_the_templates(tmp_path: Path) -> None:
     (task,) = resources_of_type(app, "AWS::ECS::TaskDefinition").values()
     assert (task["Properties"]["Cpu"], task["Properties"]["Memory"]) == ("512", "1024")
     assert task["Properties"]["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
-    assert "/myrepo:api-${ImageTag}" in task["Properties"]["ContainerDefinitions"][0]["Image"]["Fn::Sub"]
+    assert "/myrepo:api-${ApiImageTag}" in task["Properties"]["ContainerDefinitions"][0]["Image"]["Fn::Sub"]
     config = json.loads((tmp_path / "app-config.json").read_text())
     assert config["Parameters"] == {
         "AdminUsername": "admin",
         "CapacityProvider": "FARGATE_SPOT",
-        "ImageTag": "feedbee",
+        "ApiImageTag": "feedbee",
+        "AuthorizerImageTag": "feedbee",
     }
     pipeline = json.loads((tmp_path / "update-pipeline.json").read_text())
     parameters = {name: p.get("Default") for name, p in pipeline["Parameters"].items()}
@@ -178,8 +190,9 @@ def test_names_agree_with_the_other_parts() -> None:
     }
 
 
-def test_app_stack_follows_the_design() -> None:
-    app = load("default")
+@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+def test_app_stack_follows_the_design(config: str) -> None:
+    app = load(config)
     kinds = {resource["Type"] for resource in app["Resources"].values()}
     assert "AWS::CloudFormation::Stack" not in kinds  # one stack, no nested stacks
     assert not kinds & {"AWS::EC2::NatGateway", "AWS::ElasticLoadBalancingV2::LoadBalancer"}
@@ -223,6 +236,18 @@ def test_app_stack_follows_the_design() -> None:
     }
 
 
+@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+def test_the_vpc_link_subnet_is_placed_by_a_zone_id_that_http_api_vpc_links_support(config: str) -> None:
+    app = load(config)
+    ((subnet_id, subnet),) = resources_of_type(app, "AWS::EC2::Subnet").items()
+    zone_id = subnet["Properties"]["AvailabilityZoneId"]
+    assert zone_id in VPC_LINK_ZONE_IDS[CONFIGS[config].region]
+    assert zone_id != "use1-az3"  # the one us-east-1 zone the developer guide leaves out
+    assert "AvailabilityZone" not in subnet["Properties"], "a zone name maps to different zones per account"
+    (vpc_link,) = resources_of_type(app, "AWS::ApiGatewayV2::VpcLink").values()
+    assert vpc_link["Properties"]["SubnetIds"] == [{"Ref": subnet_id}]
+
+
 @pytest.mark.parametrize(
     ("config", "environment_type"), [("default", "ARM_CONTAINER"), ("original", "LINUX_CONTAINER")]
 )
@@ -233,7 +258,8 @@ def test_pipelines_build_on_the_tasks_architecture(config: str, environment_type
         environment = project["Properties"]["Environment"]
         assert environment["Type"] == environment_type
         assert ("aarch64" in environment["Image"]) == (environment_type == "ARM_CONTAINER")
-        assert environment["PrivilegedMode"] is True
+        # Only the builds that run docker get its daemon.
+        assert environment["PrivilegedMode"] is (kind != "create")
         (pipeline,) = resources_of_type(template, "AWS::CodePipeline::Pipeline").values()
         assert pipeline["Properties"]["PipelineType"] == "V2"
         source = pipeline["Properties"]["Stages"][0]["Actions"][0]
@@ -241,50 +267,29 @@ def test_pipelines_build_on_the_tasks_architecture(config: str, environment_type
         assert source["Configuration"]["ConnectionArn"] == {"Ref": "ConnectionArn"}
 
 
-def test_each_pipeline_deploys_what_its_buildspec_produces() -> None:
-    stages = {}
-    for kind in ProjectConfig().pipeline_stacks:
-        template = load("default", f"{kind}-pipeline.json")
-        (pipeline,) = resources_of_type(template, "AWS::CodePipeline::Pipeline").values()
-        stages[kind] = {stage["Name"]: stage["Actions"][0] for stage in pipeline["Properties"]["Stages"]}
-        (project,) = resources_of_type(template, "AWS::CodeBuild::Project").values()
-        buildspec_path = project["Properties"]["Source"]["BuildSpec"]
-        buildspec = yaml.safe_load((PROJECT_ROOT / buildspec_path).read_text())
-        commands = buildspec["phases"]["build"]["commands"]
-        assert any(command.startswith("invoke build ") for command in commands), kind
-        assert any(command.startswith("invoke push ") for command in commands), kind
-        assert buildspec["phases"]["install"]["commands"][-1] == "python -m pip install --quiet -e ."
-        stages[kind]["buildspec"] = buildspec
-    assert list(stages["create"]) == ["Source", "Build", "Deploy", "buildspec"]
-    deploy = stages["create"]["Deploy"]["Configuration"]
-    assert deploy["ActionMode"] == "CREATE_UPDATE" and deploy["StackName"] == "ecs1-app"
-    assert deploy["TemplatePath"] == "BuildOutput::build/templates/app.json"
-    assert deploy["TemplateConfiguration"] == "BuildOutput::build/templates/app-config.json"
-    assert stages["create"]["buildspec"]["artifacts"]["files"] == ["build/templates/*.json"]
-    assert stages["update"]["Deploy"]["ActionTypeId"]["Provider"] == "ECS"
-    assert stages["update"]["Deploy"]["Configuration"]["FileName"] == "imagedefinitions.json"
-    assert stages["update"]["buildspec"]["artifacts"] == {
-        "base-directory": "build/templates",
-        "files": ["imagedefinitions.json"],
+@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+def test_each_pipeline_builds_and_deploys_in_one_codebuild_action_through_the_app_stack(config: str) -> None:
+    """Every pipeline changes the app stack only through invoke tasks that use change sets: the template
+    (create, keeping the images) or one image parameter (update, update-lambda)."""
+    expected = {
+        "create": ["invoke deploy --stack app --keep-images"],
+        "update": ["invoke build --missing-only", "invoke push", "invoke deploy-image --target api"],
+        "update-lambda": [
+            "invoke build --missing-only",
+            "invoke push",
+            "invoke deploy-image --target authorizer",
+        ],
     }
-    assert "Deploy" not in stages["update-lambda"]
-    lambda_commands = " ".join(stages["update-lambda"]["buildspec"]["phases"]["build"]["commands"])
-    assert "aws lambda update-function-code" in lambda_commands
-
-
-def test_imagedefinitions_name_the_api_container_and_its_new_image(tmp_path: Path) -> None:
-    result, _ = invoke(
-        "render",
-        "--out",
-        str(tmp_path),
-        "--image-tag",
-        "c0ffee1",
-        "--account-id",
-        "123456789012",
-        "--region",
-        "eu-west-1",
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "imagedefinitions.json").read_text()) == [
-        {"name": "api", "imageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ecs1:api-c0ffee1"}
-    ]
+    for kind in ProjectConfig().pipeline_stacks:
+        template = load(config, f"{kind}-pipeline.json")
+        (pipeline,) = resources_of_type(template, "AWS::CodePipeline::Pipeline").values()
+        stages = {stage["Name"]: stage["Actions"] for stage in pipeline["Properties"]["Stages"]}
+        assert list(stages) == ["Source", "Deploy"]
+        [action] = stages["Deploy"]
+        assert action["ActionTypeId"]["Provider"] == "CodeBuild"
+        (project,) = resources_of_type(template, "AWS::CodeBuild::Project").values()
+        buildspec = yaml.safe_load((PROJECT_ROOT / project["Properties"]["Source"]["BuildSpec"]).read_text())
+        commands = [c for c in buildspec["phases"]["build"]["commands"] if not c.startswith("export ")]
+        assert len(commands) == len(expected[kind]), kind
+        assert all(c.startswith(prefix) for c, prefix in zip(commands, expected[kind], strict=True)), kind
+        assert buildspec["phases"]["install"]["commands"][-1] == "python -m pip install --quiet -e ."

@@ -1,4 +1,4 @@
-"""The application stack (one stack, no nested stacks), as in DESIGN.md "The deployed architecture".
+"""The application stack (one stack, no nested stacks), as in docs/DESIGN.md "The deployed architecture".
 
 client -> API Gateway HTTP API (+ Lambda REQUEST authorizer) -> VPC link -> Cloud Map SRV -> one Fargate task
 -> SQLite on EFS. Every name comes from `ProjectConfig`; values a deploy may change without re-rendering
@@ -13,12 +13,10 @@ from typing import Any
 from troposphere import (
     AWSObject,
     GetAtt,
-    GetAZs,
     Join,
     Output,
     Parameter,
     Ref,
-    Select,
     Sub,
     Tags,
     Template,
@@ -34,15 +32,23 @@ from troposphere import (
 )
 from troposphere import apigatewayv2 as apigw
 
-from app.api.route_table import RouteSpec, route_table
+from app.api.route_table import RouteSpec, guarded_route_keys, route_table
 from troposphere_templates import policies, postgres
-from troposphere_templates.config import CAPACITY_PROVIDERS, ProjectConfig
+from troposphere_templates.config import (
+    CAPACITY_PROVIDERS,
+    IMAGE_TAG_PARAMETERS,
+    ProjectConfig,
+    image_tag_for,
+)
 
 DATA_DIR = "/data"
 HEALTH_PATH = "/health"
-AUTHORIZER_CACHE_SECONDS = 60  # short: a revoked or expired token stops working within a minute
+# The authorizer only labels requests (app/authorizer.py); the API checks every token, so the cache only saves
+# invocations: a label may be a minute old, a refusal never is.
+AUTHORIZER_CACHE_SECONDS = 60
 EFS_PORT = 2049
 HTTPS_PORT = 443
+GUARDED_ROUTE_THROTTLE = apigw.RouteSettings(ThrottlingBurstLimit=10, ThrottlingRateLimit=5)
 
 # Python is in the image for certain; curl may not be. The health check must not depend on extra packages.
 HEALTH_COMMAND = (
@@ -62,6 +68,9 @@ ACCESS_LOG_FORMAT = {
     "integrationLatency": "$context.integrationLatency",
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
+    "tokenVerified": "$context.authorizer.verified",
+    "tokenCheck": "$context.authorizer.reason",
+    "user": "$context.authorizer.user_name",
 }
 
 
@@ -94,7 +103,7 @@ def app_parameter_values(config: ProjectConfig) -> dict[str, str]:
     return {
         "AdminUsername": config.admin_username,
         "CapacityProvider": config.capacity_provider,
-        "ImageTag": config.image_tag,
+        **{parameter: config.image_tag for parameter in IMAGE_TAG_PARAMETERS.values()},
     }
 
 
@@ -116,6 +125,12 @@ class AppStack:
 
     def add(self, resource: AWSObject) -> Any:
         return self.t.add_resource(resource)
+
+    def image_uri(self, target: str) -> Sub:
+        """`target`'s image in the project's repository, tagged by its own stack parameter."""
+        registry = "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"
+        tag = image_tag_for(target, "${" + IMAGE_TAG_PARAMETERS[target] + "}")
+        return Sub(f"{registry}/{self.config.ecr_repository}:{tag}")
 
     def build(self) -> Template:
         self._add_parameters()
@@ -139,15 +154,16 @@ class AppStack:
 
     def _add_parameters(self) -> None:
         c = self.config
-        self.image_tag = self.t.add_parameter(
-            Parameter(
-                "ImageTag",
-                Type="String",
-                Default=c.image_tag,
-                AllowedPattern="[A-Za-z0-9_.-]{1,100}",
-                Description=f"images {c.ecr_repository}:api-<tag> and :authorizer-<tag> (a commit sha)",
+        for target, parameter in IMAGE_TAG_PARAMETERS.items():
+            self.t.add_parameter(
+                Parameter(
+                    parameter,
+                    Type="String",
+                    Default=c.image_tag,
+                    AllowedPattern="[A-Za-z0-9_.-]{1,100}",
+                    Description=f"image {c.ecr_repository}:{target}-<tag> (a commit sha): the one that runs",
+                )
             )
-        )
         self.capacity_provider = self.t.add_parameter(
             Parameter(
                 "CapacityProvider",
@@ -183,7 +199,8 @@ class AppStack:
                 "PublicSubnet",
                 VpcId=Ref(self.vpc),
                 CidrBlock=c.subnet_cidr,
-                AvailabilityZone=Select(0, GetAZs("")),
+                # The VPC link's network interfaces live here: a zone HTTP API VPC links support, by id.
+                AvailabilityZoneId=c.vpc_link_zone_id,
                 # The service asks for its public IP explicitly; nothing else here gets one by default.
                 MapPublicIpOnLaunch=False,
                 Tags=Tags(Name=f"{c.project}-public"),
@@ -379,7 +396,6 @@ class AppStack:
                 PerformanceMode="generalPurpose",
                 ThroughputMode="bursting",  # free at this size; elastic throughput bills per GB transferred
                 FileSystemTags=Tags(Name=f"{c.project}-data"),
-                BackupPolicy=efs.BackupPolicy(Status="ENABLED"),
                 # `invoke clean` deletes the data with the stack; a replacement must not drop the database.
                 DeletionPolicy="Delete",
                 UpdateReplacePolicy="Retain",
@@ -482,9 +498,7 @@ class AppStack:
                 ],
             )
         )
-        image = Sub(
-            f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}:api-${{ImageTag}}"
-        )
+        image = self.image_uri("api")
         container = ecs.ContainerDefinition(
             Name=c.container_name,
             Image=image,
@@ -500,6 +514,10 @@ class AppStack:
                         ecs.Environment(Name="DATABASE_URL", Value=f"sqlite+aiosqlite:///{DATA_DIR}/app.db")
                     ]
                 ),
+                # The login throttle's client address comes from X-Forwarded-For when the peer is in the VPC
+                # (the VPC link's interfaces): safe only because the task's security group admits the VPC
+                # link alone (app/api/guards.py).
+                ecs.Environment(Name="FORWARDED_ALLOW_IPS", Value=c.vpc_cidr),
             ],
             Secrets=[
                 ecs.Secret(Name="JWT_SECRET_KEY", ValueFrom=Ref(self.jwt_secret)),
@@ -646,10 +664,7 @@ class AppStack:
                 ],
             )
         )
-        image = Sub(
-            f"${{AWS::AccountId}}.dkr.ecr.${{AWS::Region}}.${{AWS::URLSuffix}}/{c.ecr_repository}"
-            ":authorizer-${ImageTag}"
-        )
+        image = self.image_uri("authorizer")
         self.authorizer_function = self.add(
             awslambda.Function(
                 "AuthorizerFunction",
@@ -737,11 +752,12 @@ class AppStack:
             )
         )
         target = Join("/", ["integrations", Ref(integration)])
+        routes = {}
         for route in route_table():
             authorization: dict[str, Any] = {"AuthorizationType": "NONE"}
             if route.protected:
                 authorization = {"AuthorizationType": "CUSTOM", "AuthorizerId": Ref(authorizer)}
-            self.add(
+            routes[route.route_key] = self.add(
                 apigw.Route(
                     logical_id(route),
                     ApiId=Ref(self.api),
@@ -771,6 +787,10 @@ class AppStack:
                 ),
                 # A ceiling on what a flood of requests can cost (one small task behind it anyway).
                 DefaultRouteSettings=apigw.RouteSettings(ThrottlingBurstLimit=50, ThrottlingRateLimit=20),
+                # Log-in and sign-up run bcrypt (a few per second on 0.25 vCPU): stricter, per route key.
+                RouteSettings={key: GUARDED_ROUTE_THROTTLE.to_dict() for key in guarded_route_keys()},
+                # The routes must exist before the stage can name them in RouteSettings.
+                DependsOn=[routes[key] for key in guarded_route_keys()],
             )
         )
 

@@ -1,12 +1,14 @@
 """`invoke cost`: the fixed monthly cost at idle, itemised, read from a rendered application template.
 
 It reads what the template will create (task size and architecture, capacity provider, public IPs, secrets,
-namespaces, interface endpoints, file systems), so the estimate follows the template, not a separate list.
+namespaces and the instances registered in them, interface endpoints, file systems, the images it runs), so
+the estimate follows the template, not a separate list.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,32 @@ def _rds(resources: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]:
     return items
 
 
+def _image_references(resources: dict[str, Any]) -> list[str]:
+    """The ECR image URIs the template runs: task definition containers and image-packaged functions."""
+    uris = [
+        container.get("Image")
+        for task in _of_type(resources, "AWS::ECS::TaskDefinition")
+        for container in task.get("ContainerDefinitions", [])
+    ]
+    uris += [
+        function.get("Code", {}).get("ImageUri") for function in _of_type(resources, "AWS::Lambda::Function")
+    ]
+    texts = [uri.get("Fn::Sub", "") if isinstance(uri, dict) else uri for uri in uris]
+    return [text for text in texts if isinstance(text, str) and ".dkr.ecr." in text]
+
+
+def _ecr_gb(resources: dict[str, Any], prices: dict[str, Any]) -> float:
+    """Assumed compressed size of each image the template runs, by its tag prefix (`api-`, `authorizer-`)."""
+    sizes = prices["ecr_image_gb"]
+    total_gb = 0.0
+    for uri in _image_references(resources):
+        match = re.search(r":([a-z]+)-[^:/]*$", uri)
+        if not match or match.group(1) not in sizes:
+            raise CostError(f"no assumed size for the image {uri} in the price table's ecr_image_gb")
+        total_gb += sizes[match.group(1)]
+    return round(total_gb, 3)
+
+
 def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]:
     """The itemised fixed monthly cost of what `template` creates, at idle."""
     resources = template.get("Resources", {})
@@ -131,10 +159,16 @@ def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]
     namespaces = len(_of_type(resources, "AWS::ServiceDiscovery::PrivateDnsNamespace")) + len(
         _of_type(resources, "AWS::ServiceDiscovery::PublicDnsNamespace")
     )
+    # Each running task registers itself once per service registry.
+    instances = sum(
+        int(_resolve(service.get("DesiredCount", 1), parameters)) * len(service.get("ServiceRegistries", []))
+        for service in _of_type(resources, "AWS::ECS::Service")
+    )
     # RDS keeps a managed master password in a secret of its own.
     secrets = len(_of_type(resources, "AWS::SecretsManager::Secret")) + sum(
         1 for db in _of_type(resources, "AWS::RDS::DBInstance") if db.get("ManageMasterUserPassword") is True
     )
+    ecr_gb = _ecr_gb(resources, prices)
     efs_gb = len(_of_type(resources, "AWS::EFS::FileSystem")) * prices["efs_stored_gb"]
 
     ipv4, endpoint, zone = (
@@ -143,6 +177,7 @@ def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]
         prices["hosted_zone_per_month"],
     )
     secret, efs = prices["secret_per_month"], prices["efs_standard_per_gb_month"]
+    instance, ecr = prices["cloud_map_instance_per_month"], prices["ecr_storage_per_gb_month"]
     candidates = [
         (
             public_ips,
@@ -155,8 +190,14 @@ def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]
             hours * endpoint,
         ),
         (namespaces, f"Cloud Map namespace: {_plural(namespaces, 'hosted zone')} x {_rate(zone)}", zone),
+        (
+            instances,
+            f"Cloud Map instances: {_plural(instances, 'registered instance')} x {_rate(instance)}",
+            instance,
+        ),
         (secrets, f"Secrets Manager: {_plural(secrets, 'secret')} x {_rate(secret)}", secret),
         (efs_gb, f"EFS Standard: {efs_gb:g} GB stored (assumed) x {_rate(efs)}", efs),
+        (ecr_gb, f"ECR storage: {ecr_gb:g} GB of images (assumed sizes) x {_rate(ecr)}", ecr),
     ]
     items += [
         LineItem(label, quantity * unit_price) for quantity, label, unit_price in candidates if quantity
@@ -193,6 +234,8 @@ def report(template_path: Path, prices: dict[str, Any] | None = None) -> str:
             f"  tasks: {target['MinCapacity']} at idle (counted above), up to {target['MaxCapacity']} "
             "under CPU load, each extra task at one task's price"
         )
+    if any(item.label.startswith("ECR storage") for item in items):
+        lines.append(f"  assumption: {prices['assumptions']['ecr_image_gb']}")
     lines.append(f"  assumption: {prices['assumptions']['idle']}")
     lines.append(f"{'Total':<{width + 2}}  {_money(total(items)):>8} a month")
     return "\n".join(lines)

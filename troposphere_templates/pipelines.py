@@ -1,8 +1,13 @@
-"""The three pipeline stacks (DESIGN.md "The pipelines"): CodePipeline V2, GitHub source through a connection.
+"""The three pipeline stacks: CodePipeline V2, GitHub source through a connection, one CodeBuild action each.
 
-create: Source -> Build (buildspecs/create.yml) -> Deploy (CloudFormation CREATE_UPDATE of the app stack)
-update: Source -> Build (buildspecs/update.yml) -> Deploy (ECS deploy action on the service)
-update-lambda: Source -> Build (buildspecs/update-lambda.yml, which updates the function's code itself)
+create: Source -> Deploy (buildspecs/create.yml: render, then the app stack's template, keeping its images)
+update: Source -> Deploy (buildspecs/update.yml: the API image, then the app stack's ApiImageTag)
+update-lambda: Source -> Deploy (buildspecs/update-lambda.yml: the authorizer image, then AuthorizerImageTag)
+
+All three change the one application stack, only through change sets (`lifecycle/deploy.py`): each waits for
+an operation in progress, each owns its part (the template, one image parameter) and keeps the others'
+values, so no two deployments run at once and the stack's parameters always name the images that run. Each
+starts only for the files it deploys (a V2 push trigger with file paths).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from troposphere import (
 
 from troposphere_templates import policies
 from troposphere_templates.app import DISPOSABLE, LOG_GROUP_SKIPS
-from troposphere_templates.config import PIPELINE_KINDS, ProjectConfig
+from troposphere_templates.config import CLOUDFORMATION_ROLE_OUTPUT, PIPELINE_KINDS, ProjectConfig
 
 # Amazon Linux 2023 CodeBuild images: Python 3.11+ and Docker on both architectures.
 BUILD_IMAGES = {
@@ -35,7 +40,37 @@ BUILD_IMAGES = {
     "X86_64": ("LINUX_CONTAINER", "aws/codebuild/amazonlinux-x86_64-standard:5.0"),
 }
 SOURCE = "SourceOutput"
-BUILD = "BuildOutput"
+SOURCE_ACTION = "GitHub"
+# What a push must touch to start each pipeline: the files its step deploys. Globs as CodePipeline reads them
+# (`*` within a folder, `**` across folders; "Working with glob patterns in syntax", CodePipeline user guide),
+# at most 8 per list. The gateway's routes come from the app's route table, hence app/api/** in create.
+TRIGGER_PATHS: dict[str, dict[str, list[str]]] = {
+    "create": {
+        "Includes": ["troposphere_templates/**", "app/api/**", "app/main.py", "buildspecs/create.yml"],
+    },
+    "update": {
+        "Includes": [
+            "app/**",
+            "migrations/**",
+            "alembic.ini",
+            "Dockerfile",
+            "pyproject.toml",
+            "buildspecs/update.yml",
+        ],
+        "Excludes": ["app/authorizer.py"],
+    },
+    "update-lambda": {
+        "Includes": [
+            "app/authorizer.py",
+            "app/core/tokens.py",
+            "app/__init__.py",
+            "app/core/__init__.py",
+            "Dockerfile",
+            "pyproject.toml",
+            "buildspecs/update-lambda.yml",
+        ],
+    },
+}
 CONNECTION_ARN_PATTERN = (
     r"arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/.+"
 )
@@ -77,6 +112,8 @@ class PipelineStack:
 
     def build(self) -> Template:
         self._add_parameters()
+        if self.kind == "create":
+            self._add_cloudformation_role()
         self._add_build_project()
         self._add_pipeline()
         return self.t
@@ -121,6 +158,52 @@ class PipelineStack:
             Ref(self.bucket_param),
         )
 
+    def _add_cloudformation_role(self) -> None:
+        """The role CloudFormation changes the app stack with, whoever asks (a laptop or any pipeline).
+
+        `invoke deploy` finds it in this stack's outputs and passes it; CloudFormation then keeps using the
+        role associated with the stack for later changes that name none (CreateChangeSet's RoleARN, AWS
+        CloudFormation API reference).
+        """
+        c = self.config
+        self.deploy_role = self.add(
+            iam.Role(
+                "CloudFormationRole",
+                Description="CloudFormation creates, updates and deletes the app stack with it",
+                AssumeRolePolicyDocument=policies.trust("cloudformation.amazonaws.com"),
+                Policies=[
+                    iam.Policy(
+                        PolicyName="deploy-app-stack",
+                        PolicyDocument=policies.app_stack_deployer(c),
+                    )
+                ],
+            )
+        )
+        self.t.add_output(
+            Output(
+                CLOUDFORMATION_ROLE_OUTPUT,
+                Value=GetAtt(self.deploy_role, "Arn"),
+                Description="the role that deploys (and must outlive) the app stack",
+            )
+        )
+
+    def build_role_statements(self, log_group_name: str) -> list[Any]:
+        """Every AWS call the buildspec's invoke tasks make, on the resources they make it on (a test runs
+        each buildspec under this role with IAM enforced)."""
+        c = self.config
+        statements = [
+            policies.write_logs(log_group_name),
+            policies.artifact_bucket_access(self.bucket),
+            policies.change_stack(c.app_stack),
+        ]
+        if self.kind == "create":
+            return [
+                *statements,
+                policies.read_stack(c.pipeline_stacks["create"]),
+                policies.pass_role(GetAtt(self.deploy_role, "Arn"), service="cloudformation.amazonaws.com"),
+            ]
+        return [*statements, policies.ecr_login(), policies.ecr_push(c.ecr_repository)]
+
     def _add_build_project(self) -> None:
         c = self.config
         name = c.build_project_name(self.kind)
@@ -134,21 +217,22 @@ class PipelineStack:
                 **DISPOSABLE,
             )
         )
-        statements = [
-            policies.write_logs(log_group_name),
-            policies.artifact_bucket_access(self.bucket),
-            policies.ecr_login(),
-            policies.ecr_push(c.ecr_repository),
-        ]
-        if self.kind == "update-lambda":
-            statements.append(policies.update_function_code(c.authorizer_function_name))
+        what = {
+            "create": "render and deploy the app stack's template",
+            "update": "push the API image and deploy it",
+            "update-lambda": "push the authorizer image and deploy it",
+        }[self.kind]
         role = self.add(
             iam.Role(
                 "BuildRole",
-                Description=f"CodeBuild for the {self.kind} pipeline: push images"
-                + (", update the authorizer's code" if self.kind == "update-lambda" else ""),
+                Description=f"CodeBuild for the {self.kind} pipeline: {what}",
                 AssumeRolePolicyDocument=policies.trust("codebuild.amazonaws.com"),
-                Policies=[iam.Policy(PolicyName="build", PolicyDocument=policies.document(*statements))],
+                Policies=[
+                    iam.Policy(
+                        PolicyName="build",
+                        PolicyDocument=policies.document(*self.build_role_statements(log_group_name)),
+                    )
+                ],
             )
         )
         environment_type, image = BUILD_IMAGES[c.architecture]
@@ -156,7 +240,7 @@ class PipelineStack:
             codebuild.Project(
                 "BuildProject",
                 Name=name,
-                Description=f"{self.kind} pipeline build: runs buildspecs/{self.kind}.yml (invoke tasks)",
+                Description=f"{self.kind} pipeline: runs buildspecs/{self.kind}.yml (invoke tasks): {what}",
                 ServiceRole=GetAtt(role, "Arn"),
                 Source=codebuild.Source(Type="CODEPIPELINE", BuildSpec=f"buildspecs/{self.kind}.yml"),
                 Artifacts=codebuild.Artifacts(Type="CODEPIPELINE"),
@@ -165,7 +249,7 @@ class PipelineStack:
                     Type=environment_type,
                     Image=image,
                     ComputeType="BUILD_GENERAL1_SMALL",
-                    PrivilegedMode=True,  # docker builds need the Docker daemon
+                    PrivilegedMode=self.kind != "create",  # docker builds need the Docker daemon
                     EnvironmentVariables=[
                         codebuild.EnvironmentVariable(Name=key, Value=value, Type="PLAINTEXT")
                         for key, value in sorted(build_environment_variables(c).items())
@@ -178,79 +262,22 @@ class PipelineStack:
             )
         )
 
-    def _deploy_stage(self, pipeline_role_statements: list[Any]) -> codepipeline.Stages | None:
-        c = self.config
-        if self.kind == "create":
-            deploy_role = self.add(
-                iam.Role(
-                    "CloudFormationRole",
-                    Description="CloudFormation creates, updates and deletes the app stack with it",
-                    AssumeRolePolicyDocument=policies.trust("cloudformation.amazonaws.com"),
-                    Policies=[
-                        iam.Policy(
-                            PolicyName="deploy-app-stack",
-                            PolicyDocument=policies.app_stack_deployer(
-                                c.project, Ref("AWS::Region"), c.ecr_repository, c.authorizer_function_name
-                            ),
-                        ),
-                        *(
-                            [
-                                iam.Policy(
-                                    PolicyName="deploy-postgres",
-                                    PolicyDocument=policies.postgres_stack_deployer(
-                                        c.db_instance_identifier, c.cluster_name, c.service_name
-                                    ),
-                                )
-                            ]
-                            if c.postgres
-                            else []
-                        ),
-                    ],
-                )
-            )
-            self.deploy_role = deploy_role
-            pipeline_role_statements += [
-                policies.deploy_stack(c.app_stack),
-                policies.pass_role(GetAtt(deploy_role, "Arn"), service="cloudformation.amazonaws.com"),
-            ]
-            action = codepipeline.Actions(
-                Name="DeployAppStack",
-                ActionTypeId=codepipeline.ActionTypeId(
-                    Category="Deploy", Owner="AWS", Provider="CloudFormation", Version="1"
-                ),
-                InputArtifacts=[codepipeline.InputArtifacts(Name=BUILD)],
-                Configuration={
-                    "ActionMode": "CREATE_UPDATE",
-                    "StackName": c.app_stack,
-                    "TemplatePath": f"{BUILD}::build/templates/app.json",
-                    "TemplateConfiguration": f"{BUILD}::build/templates/app-config.json",
-                    "Capabilities": "CAPABILITY_IAM",
-                    "RoleArn": GetAtt(deploy_role, "Arn"),
-                },
-            )
-        elif self.kind == "update":
-            pipeline_role_statements += [
-                *policies.ecs_deploy(c.cluster_name, c.service_name, c.service_name),
-                policies.pass_role(
-                    Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{c.role_path}*"),
-                    service="ecs-tasks.amazonaws.com",
-                ),
-            ]
-            action = codepipeline.Actions(
-                Name="DeployService",
-                ActionTypeId=codepipeline.ActionTypeId(
-                    Category="Deploy", Owner="AWS", Provider="ECS", Version="1"
-                ),
-                InputArtifacts=[codepipeline.InputArtifacts(Name=BUILD)],
-                Configuration={
-                    "ClusterName": c.cluster_name,
-                    "ServiceName": c.service_name,
-                    "FileName": "imagedefinitions.json",
-                },
-            )
-        else:
-            return None
-        return codepipeline.Stages(Name="Deploy", Actions=[action])
+    def _trigger(self) -> codepipeline.PipelineTriggerDeclaration:
+        """Start only on pushes to the branch that touch what this pipeline deploys. A filter also stops the
+        pipeline from starting on every change ("Automate starting pipelines using triggers and filtering",
+        CodePipeline user guide); file paths are valid only together with branches."""
+        return codepipeline.PipelineTriggerDeclaration(
+            ProviderType="CodeStarSourceConnection",
+            GitConfiguration=codepipeline.GitConfiguration(
+                SourceActionName=SOURCE_ACTION,
+                Push=[
+                    codepipeline.GitPushFilter(
+                        Branches=codepipeline.GitBranchFilterCriteria(Includes=[Ref(self.branch)]),
+                        FilePaths=codepipeline.GitFilePathFilterCriteria(**TRIGGER_PATHS[self.kind]),
+                    )
+                ],
+            ),
+        )
 
     def _add_pipeline(self) -> None:
         c = self.config
@@ -263,7 +290,7 @@ class PipelineStack:
             Name="Source",
             Actions=[
                 codepipeline.Actions(
-                    Name="GitHub",
+                    Name=SOURCE_ACTION,
                     ActionTypeId=codepipeline.ActionTypeId(
                         Category="Source", Owner="AWS", Provider="CodeStarSourceConnection", Version="1"
                     ),
@@ -272,27 +299,26 @@ class PipelineStack:
                         "ConnectionArn": Ref(self.connection_arn),
                         "FullRepositoryId": Ref(self.github_repo),
                         "BranchName": Ref(self.branch),
-                        "DetectChanges": "true",
                         "OutputArtifactFormat": "CODE_ZIP",
                     },
                 )
             ],
         )
-        build = codepipeline.Stages(
-            Name="Build",
+        # One CodeBuild action builds and deploys: its buildspec declares no artifacts, so it declares no
+        # output artifact either (a test checks that the two agree).
+        deploy = codepipeline.Stages(
+            Name="Deploy",
             Actions=[
                 codepipeline.Actions(
-                    Name="Build",
+                    Name="BuildAndDeploy",
                     ActionTypeId=codepipeline.ActionTypeId(
                         Category="Build", Owner="AWS", Provider="CodeBuild", Version="1"
                     ),
                     InputArtifacts=[codepipeline.InputArtifacts(Name=SOURCE)],
-                    OutputArtifacts=[codepipeline.OutputArtifacts(Name=BUILD)],
                     Configuration={"ProjectName": Ref(self.project)},
                 )
             ],
         )
-        deploy = self._deploy_stage(statements)
         role = self.add(
             iam.Role(
                 "PipelineRole",
@@ -306,24 +332,17 @@ class PipelineStack:
                 "Pipeline",
                 Name=c.pipeline_name(self.kind),
                 PipelineType="V2",
-                ExecutionMode="QUEUED",  # one deploy at a time, in push order
+                ExecutionMode="QUEUED",  # one run at a time, in push order
                 RoleArn=GetAtt(role, "Arn"),
                 ArtifactStore=codepipeline.ArtifactStore(Type="S3", Location=self.bucket),
-                Stages=[stage for stage in (source, build, deploy) if stage is not None],
+                Stages=[source, deploy],
+                Triggers=[self._trigger()],
             )
         )
         self.t.add_output(Output("PipelineName", Value=Ref(pipeline), Description="the pipeline"))
         self.t.add_output(
             Output("BuildProjectName", Value=Ref(self.project), Description="its CodeBuild project")
         )
-        if self.kind == "create":
-            self.t.add_output(
-                Output(
-                    "CloudFormationRoleArn",
-                    Value=GetAtt(self.deploy_role, "Arn"),
-                    Description="the role that deploys (and must outlive) the app stack",
-                )
-            )
 
 
 def pipeline_template(config: ProjectConfig, kind: str) -> Template:

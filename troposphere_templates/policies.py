@@ -17,9 +17,7 @@ import awacs.cloudwatch as cloudwatch
 import awacs.codebuild as codebuild
 import awacs.codeconnections as codeconnections
 import awacs.codestar_connections as codestar_connections
-import awacs.ec2 as ec2
 import awacs.ecr as ecr
-import awacs.ecs as ecs
 import awacs.elasticfilesystem as efs
 import awacs.iam as iam
 import awacs.logs as logs
@@ -27,10 +25,11 @@ import awacs.rds as rds
 import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
-import awacs.servicediscovery as servicediscovery
 from awacs.aws import Action, Allow, Bool, Condition, Deny, PolicyDocument, Principal, Statement, StringEquals
 from awacs.helpers.trust import make_simple_assume_policy
 from troposphere import Join, Sub
+
+from troposphere_templates.config import ProjectConfig
 
 VERSION = "2012-10-17"
 
@@ -84,6 +83,8 @@ def ecr_pull(repository: str) -> Statement:
 
 
 def ecr_push(repository: str) -> Statement:
+    """`invoke build --missing-only` and `invoke push`: find the repository, read an existing tag's manifest
+    (an identical image is not pushed again), and docker push's layer and manifest uploads."""
     return Statement(
         Effect=Allow,
         Action=[
@@ -91,6 +92,7 @@ def ecr_push(repository: str) -> Statement:
             ecr.BatchGetImage,
             ecr.CompleteLayerUpload,
             ecr.DescribeImages,
+            ecr.DescribeRepositories,
             ecr.GetDownloadUrlForLayer,
             ecr.InitiateLayerUpload,
             ecr.PutImage,
@@ -194,240 +196,246 @@ def start_builds(project_arn: Any) -> Statement:
     )
 
 
-def deploy_stack(stack_name: str) -> Statement:
+def stack_arn(stack_name: str) -> Sub:
+    return Sub(
+        f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{stack_name}/*"
+    )
+
+
+def read_stack(stack_name: str) -> Statement:
+    return Statement(Effect=Allow, Action=[cloudformation.DescribeStacks], Resource=[stack_arn(stack_name)])
+
+
+def change_stack(stack_name: str) -> Statement:
+    """What `invoke deploy --stack app` and `invoke deploy-image` call on the one stack they change: read it
+    and its events, compare its template, and change it only through change sets (never delete it)."""
     return Statement(
         Effect=Allow,
         Action=[
-            cloudformation.CreateStack,
-            cloudformation.UpdateStack,
-            cloudformation.DeleteStack,
-            cloudformation.DescribeStacks,
-            cloudformation.DescribeStackEvents,
             cloudformation.CreateChangeSet,
-            cloudformation.DescribeChangeSet,
-            cloudformation.ExecuteChangeSet,
             cloudformation.DeleteChangeSet,
-            cloudformation.SetStackPolicy,
-            cloudformation.ValidateTemplate,
+            cloudformation.DescribeChangeSet,
+            cloudformation.DescribeStackEvents,
+            cloudformation.DescribeStacks,
+            cloudformation.ExecuteChangeSet,
+            cloudformation.GetTemplate,
         ],
-        Resource=[
-            Sub(
-                f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{stack_name}/*"
-            )
-        ],
+        Resource=[stack_arn(stack_name)],
     )
 
 
-def ecs_deploy(cluster: str, service: str, task_family: str) -> list[Statement]:
-    """The ECS deploy action: read the service, register a task definition revision, update the service."""
-    region_account = "${AWS::Region}:${AWS::AccountId}"
-    return [
-        Statement(
-            Effect=Allow,
-            Action=[ecs.DescribeServices, ecs.UpdateService],
-            Resource=[Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:service/{cluster}/{service}")],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[ecs.DescribeTasks, ecs.ListTasks],
-            Resource=[
-                Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:task/{cluster}/*"),
-                Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:container-instance/{cluster}/*"),
-            ],
-        ),
-        # These three accept no resource ARN (AWS's service authorization reference lists `*` only).
-        Statement(
-            Effect=Allow,
-            Action=[ecs.RegisterTaskDefinition, ecs.DescribeTaskDefinition, ecs.ListTaskDefinitions],
-            Resource=["*"],
-        ),
-        Statement(
-            Effect=Allow,
-            Action=[ecs.TagResource],
-            Resource=[Sub(f"arn:${{AWS::Partition}}:ecs:{region_account}:task-definition/{task_family}:*")],
-        ),
-    ]
+def _actions(service: str, *names: str) -> list[Action]:
+    return [Action(service, name) for name in names]
 
 
-def update_function_code(function_name: str) -> Statement:
-    return Statement(
-        Effect=Allow,
-        Action=[awslambda.UpdateFunctionCode, awslambda.GetFunction, awslambda.GetFunctionConfiguration],
-        Resource=[
-            Sub(
-                f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"
-            )
-        ],
-    )
-
-
-def app_stack_deployer(
-    project: str, region_condition: Any, repository: str, function_name: str
-) -> PolicyDocument:
+def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
     """What CloudFormation needs to create, update and delete the application stack, and nothing else.
 
-    This role is necessarily broad: CloudFormation acts with it on every resource type of the app. It is
-    scoped by an action list per service (never `service:*`); by the project's names and paths where the
-    service's ARNs allow it (IAM roles under the project path, secrets, the Lambda, the ECR repository, log
-    groups, API Gateway APIs); and by region for services whose resources get ids only known after creation
-    (EC2 VPC resources, EFS, Cloud Map, ECS). `iam:PassRole` only for the project's roles.
+    Proven by tests/test_templates_permissions.py: every create/update/delete handler permission in AWS's
+    resource provider schema of every resource type the app stack uses, plus the caller permissions the API
+    references add (`caller_permissions.json`), is granted here or excluded with a reason in
+    `permission_exclusions.json`; nothing else is granted. Resources are scoped by region, account and the
+    project's names wherever the Service Authorization Reference lets an action name a resource; the
+    statements on `*` hold only actions that name none there. No condition pins a region: Route 53 is global
+    (its calls go to us-east-1 whatever the stack's region), and the ARNs already carry the stack's region.
     """
     arn = "arn:${AWS::Partition}"
     here = "${AWS::Region}:${AWS::AccountId}"
-    project_roles = Sub(f"{arn}:iam::${{AWS::AccountId}}:role/{project}/*")
-    in_region = Condition(StringEquals("aws:RequestedRegion", region_condition))
+    project = config.project
+    project_roles = Sub(f"{arn}:iam::${{AWS::AccountId}}:role{config.role_path}*")
+    cluster, service = config.cluster_name, config.service_name
     return document(
         Statement(
-            Sid="NetworkByRegion",
+            Sid="NetworkInTheStackRegion",
+            Effect=Allow,
+            Action=_actions(
+                "ec2",
+                "AssociateRouteTable",
+                "AttachInternetGateway",
+                "AuthorizeSecurityGroupEgress",
+                "AuthorizeSecurityGroupIngress",
+                "CreateInternetGateway",
+                "CreateNetworkInterface",
+                "CreateRoute",
+                "CreateRouteTable",
+                "CreateSecurityGroup",
+                "CreateSubnet",
+                "CreateTags",
+                "CreateVpc",
+                "CreateVpcEndpoint",
+                "DeleteInternetGateway",
+                "DeleteNetworkInterface",
+                "DeleteRoute",
+                "DeleteRouteTable",
+                "DeleteSecurityGroup",
+                "DeleteSubnet",
+                "DeleteTags",
+                "DeleteVpc",
+                "DeleteVpcEndpoints",
+                "DetachInternetGateway",
+                "DisassociateRouteTable",
+                "ModifyNetworkInterfaceAttribute",
+                "ModifySubnetAttribute",
+                "ModifyVpcAttribute",
+                "ModifyVpcEndpoint",
+                "ReplaceRoute",
+                "ReplaceRouteTableAssociation",
+                "RevokeSecurityGroupEgress",
+                "RevokeSecurityGroupIngress",
+                "UpdateSecurityGroupRuleDescriptionsEgress",
+                "UpdateSecurityGroupRuleDescriptionsIngress",
+            ),
+            Resource=[
+                Sub(f"{arn}:ec2:{here}:{kind}/*")
+                for kind in (
+                    "internet-gateway",
+                    "network-interface",
+                    "route-table",
+                    "security-group",
+                    "security-group-rule",
+                    "subnet",
+                    "vpc",
+                    "vpc-endpoint",
+                )
+            ],
+        ),
+        # The Service Authorization Reference lists no resource type for any of these: `*` is the only
+        # resource they can have. All but three only read; DeregisterTaskDefinition and PutAccountSetting
+        # (which changes the calling role's own ECS setting) write, CreateFileSystem creates the file system.
+        Statement(
+            Sid="ActionsWithoutResourceLevelPermissions",
             Effect=Allow,
             Action=[
-                ec2.Action(name)
-                for name in (
-                    "AllocateAddress",
-                    "AssociateRouteTable",
-                    "AttachInternetGateway",
-                    "AuthorizeSecurityGroupEgress",
-                    "AuthorizeSecurityGroupIngress",
-                    "CreateInternetGateway",
-                    "CreateRoute",
-                    "CreateRouteTable",
-                    "CreateSecurityGroup",
-                    "CreateSubnet",
-                    "CreateTags",
-                    "CreateVpc",
-                    "CreateVpcEndpoint",
-                    "DeleteInternetGateway",
-                    "DeleteRoute",
-                    "DeleteRouteTable",
-                    "DeleteSecurityGroup",
-                    "DeleteSubnet",
-                    "DeleteTags",
-                    "DeleteVpc",
-                    "DeleteVpcEndpoints",
-                    "DescribeAccountAttributes",
-                    "DescribeAvailabilityZones",
+                *_actions(
+                    "ec2",
+                    "DescribeInstances",
                     "DescribeInternetGateways",
+                    "DescribeNetworkInterfaceAttribute",
                     "DescribeNetworkInterfaces",
-                    "DescribePrefixLists",
+                    "DescribeRegions",
                     "DescribeRouteTables",
                     "DescribeSecurityGroupRules",
                     "DescribeSecurityGroups",
                     "DescribeSubnets",
-                    "DescribeVpcAttribute",
                     "DescribeVpcEndpoints",
                     "DescribeVpcs",
-                    "DetachInternetGateway",
-                    "DisassociateRouteTable",
-                    "ModifySubnetAttribute",
-                    "ModifyVpcAttribute",
-                    "ModifyVpcEndpoint",
-                    "ReplaceRoute",
-                    "RevokeSecurityGroupEgress",
-                    "RevokeSecurityGroupIngress",
-                )
+                    "DescribeVpnGateways",
+                ),
+                *_actions("ecs", "DeregisterTaskDefinition", "DescribeTaskDefinition", "PutAccountSetting"),
+                efs.CreateFileSystem,
+                *_actions(
+                    "logs",
+                    "CreateLogDelivery",
+                    "DeleteLogDelivery",
+                    "DescribeIndexPolicies",
+                    "DescribeLogGroups",
+                    "DescribeResourcePolicies",
+                    "GetLogDelivery",
+                    "ListLogDeliveries",
+                    "PutResourcePolicy",
+                    "UpdateLogDelivery",
+                ),
+                route53.CreateHostedZone,
+                route53.ListHostedZonesByName,
+                secretsmanager.GetRandomPassword,
+                *_actions(
+                    "servicediscovery",
+                    "CreatePrivateDnsNamespace",
+                    "ListTagsForResource",
+                    "TagResource",
+                    "UntagResource",
+                ),
             ],
             Resource=["*"],
-            Condition=in_region,
         ),
         Statement(
-            Sid="FileSystemServiceDiscoveryAndTasksByRegion",
+            Sid="FileSystemInTheStackRegion",
             Effect=Allow,
-            Action=[
-                *(
-                    efs.Action(name)
-                    for name in (
-                        "CreateAccessPoint",
-                        "CreateFileSystem",
-                        "CreateMountTarget",
-                        "DeleteAccessPoint",
-                        "DeleteFileSystem",
-                        "DeleteFileSystemPolicy",
-                        "DeleteMountTarget",
-                        "DescribeAccessPoints",
-                        "DescribeBackupPolicy",
-                        "DescribeFileSystemPolicy",
-                        "DescribeFileSystems",
-                        "DescribeLifecycleConfiguration",
-                        "DescribeMountTargetSecurityGroups",
-                        "DescribeMountTargets",
-                        "ModifyMountTargetSecurityGroups",
-                        "PutBackupPolicy",
-                        "PutFileSystemPolicy",
-                        "PutLifecycleConfiguration",
-                        "TagResource",
-                        "UntagResource",
-                        "UpdateFileSystem",
-                    )
-                ),
-                *(
-                    servicediscovery.Action(name)
-                    for name in (
-                        "CreatePrivateDnsNamespace",
-                        "CreateService",
-                        "DeleteNamespace",
-                        "DeleteService",
-                        "GetNamespace",
-                        "GetOperation",
-                        "GetService",
-                        "ListNamespaces",
-                        "ListServices",
-                        "ListTagsForResource",
-                        "TagResource",
-                        "UntagResource",
-                        "UpdateService",
-                    )
-                ),
-                # Cloud Map creates and deletes the namespace's private hosted zone with the caller's rights.
-                *(
-                    route53.Action(name)
-                    for name in (
-                        "AssociateVPCWithHostedZone",
-                        "ChangeResourceRecordSets",
-                        "CreateHostedZone",
-                        "DeleteHostedZone",
-                        "DisassociateVPCFromHostedZone",
-                        "GetChange",
-                        "GetHostedZone",
-                        "ListHostedZonesByName",
-                        "ListResourceRecordSets",
-                    )
-                ),
-                *(
-                    ecs.Action(name)
-                    for name in (
-                        "CreateCluster",
-                        "CreateService",
-                        "DeleteCluster",
-                        "DeleteService",
-                        "DeregisterTaskDefinition",
-                        "DescribeClusters",
-                        "DescribeServices",
-                        "DescribeTaskDefinition",
-                        "PutClusterCapacityProviders",
-                        "RegisterTaskDefinition",
-                        "TagResource",
-                        "UntagResource",
-                        "UpdateCluster",
-                        "UpdateService",
-                    )
-                ),
-                # API Gateway access logging to CloudWatch Logs: these accept only `*` as resource.
-                *(
-                    logs.Action(name)
-                    for name in (
-                        "CreateLogDelivery",
-                        "DeleteLogDelivery",
-                        "DescribeResourcePolicies",
-                        "GetLogDelivery",
-                        "ListLogDeliveries",
-                        "PutResourcePolicy",
-                        "UpdateLogDelivery",
-                    )
-                ),
-                secretsmanager.GetRandomPassword,
+            Action=_actions(
+                "elasticfilesystem",
+                "CreateAccessPoint",
+                "CreateMountTarget",
+                "DeleteAccessPoint",
+                "DeleteFileSystem",
+                "DeleteFileSystemPolicy",
+                "DeleteMountTarget",
+                "DeleteTags",
+                "DescribeAccessPoints",
+                "DescribeBackupPolicy",
+                "DescribeFileSystemPolicy",
+                "DescribeFileSystems",
+                "DescribeLifecycleConfiguration",
+                "DescribeMountTargetSecurityGroups",
+                "DescribeMountTargets",
+                "DescribeReplicationConfigurations",
+                "ListTagsForResource",
+                "ModifyMountTargetSecurityGroups",
+                "PutBackupPolicy",
+                "PutFileSystemPolicy",
+                "PutLifecycleConfiguration",
+                "TagResource",
+                "UntagResource",
+                "UpdateFileSystem",
+            ),
+            Resource=[
+                Sub(f"{arn}:elasticfilesystem:{here}:file-system/*"),
+                Sub(f"{arn}:elasticfilesystem:{here}:access-point/*"),
             ],
-            Resource=["*"],
-            Condition=in_region,
+        ),
+        Statement(
+            Sid="ServiceDiscoveryInTheStackRegion",
+            Effect=Allow,
+            Action=_actions(
+                "servicediscovery",
+                "CreateService",
+                "DeleteNamespace",
+                "DeleteService",
+                "GetNamespace",
+                "GetOperation",
+                "GetService",
+                "UpdatePrivateDnsNamespace",
+                "UpdateService",
+            ),
+            Resource=[
+                Sub(f"{arn}:servicediscovery:{here}:namespace/*"),
+                Sub(f"{arn}:servicediscovery:{here}:service/*"),
+            ],
+        ),
+        # Cloud Map creates the namespace's private hosted zone with the caller's rights; Route 53 is global.
+        Statement(
+            Sid="NamespaceHostedZone",
+            Effect=Allow,
+            Action=[route53.GetHostedZone],
+            Resource=[Sub(f"{arn}:route53:::hostedzone/*")],
+        ),
+        Statement(
+            Sid="ProjectContainerService",
+            Effect=Allow,
+            Action=_actions(
+                "ecs",
+                "CreateCluster",
+                "CreateService",
+                "DeleteCluster",
+                "DeleteService",
+                "DescribeClusters",
+                "DescribeServiceDeployments",
+                "DescribeServices",
+                "ListServiceDeployments",
+                "ListTagsForResource",
+                "PutClusterCapacityProviders",
+                "RegisterTaskDefinition",
+                "TagResource",
+                "UntagResource",
+                "UpdateCluster",
+                "UpdateClusterSettings",
+                "UpdateService",
+            ),
+            Resource=[
+                Sub(f"{arn}:ecs:{here}:cluster/{cluster}"),
+                Sub(f"{arn}:ecs:{here}:service/{cluster}/{service}"),
+                Sub(f"{arn}:ecs:{here}:service-deployment/{cluster}/{service}/*"),
+                Sub(f"{arn}:ecs:{here}:task-definition/{service}:*"),
+            ],
         ),
         Statement(
             Sid="ProjectRoles",
@@ -438,12 +446,13 @@ def app_stack_deployer(
                 iam.DeleteRolePolicy,
                 iam.GetRole,
                 iam.GetRolePolicy,
-                iam.ListRolePolicies,
                 iam.ListAttachedRolePolicies,
+                iam.ListRolePolicies,
                 iam.PutRolePolicy,
                 iam.TagRole,
                 iam.UntagRole,
                 iam.UpdateAssumeRolePolicy,
+                iam.UpdateRole,
                 iam.UpdateRoleDescription,
             ],
             Resource=[project_roles],
@@ -457,14 +466,27 @@ def app_stack_deployer(
                 StringEquals("iam:PassedToService", ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"])
             ),
         ),
+        # Created on first use in an account: the VPC link's (API Gateway), ECS's and EFS's own roles.
         Statement(
-            Sid="VpcLinkServiceLinkedRole",
+            Sid="ServiceLinkedRoles",
             Effect=Allow,
             Action=[iam.CreateServiceLinkedRole],
             Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
             Condition=Condition(
-                StringEquals("iam:AWSServiceName", ["ops.apigateway.amazonaws.com", "ecs.amazonaws.com"])
+                StringEquals(
+                    "iam:AWSServiceName",
+                    ["ecs.amazonaws.com", "elasticfilesystem.amazonaws.com", "ops.apigateway.amazonaws.com"],
+                )
             ),
+        ),
+        # The VPC link's delete handler removes API Gateway's role once no VPC link uses it.
+        Statement(
+            Sid="VpcLinkServiceLinkedRoleCleanUp",
+            Effect=Allow,
+            Action=[iam.DeleteServiceLinkedRole, iam.GetServiceLinkedRoleDeletionStatus],
+            Resource=[
+                Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/ops.apigateway.amazonaws.com/*")
+            ],
         ),
         Statement(
             Sid="ProjectSecrets",
@@ -473,6 +495,7 @@ def app_stack_deployer(
                 secretsmanager.CreateSecret,
                 secretsmanager.DeleteSecret,
                 secretsmanager.DescribeSecret,
+                secretsmanager.GetSecretValue,
                 secretsmanager.TagResource,
                 secretsmanager.UntagResource,
                 secretsmanager.UpdateSecret,
@@ -486,23 +509,18 @@ def app_stack_deployer(
                 logs.CreateLogGroup,
                 logs.DeleteLogGroup,
                 logs.DeleteRetentionPolicy,
+                logs.GetDataProtectionPolicy,
                 logs.ListTagsForResource,
                 logs.PutRetentionPolicy,
                 logs.TagResource,
                 logs.UntagResource,
             ],
+            # Both ARN forms: CloudWatch Logs evaluates some actions against `log-group:<name>:*`.
             Resource=[
-                Sub(f"{arn}:logs:{here}:log-group:/ecs/{project}/*"),
-                Sub(f"{arn}:logs:{here}:log-group:/aws/lambda/{function_name}*"),
-                Sub(f"{arn}:logs:{here}:log-group:/aws/apigateway/{project}-*"),
+                Sub(f"{arn}:logs:{here}:log-group:{config.log_groups[name]}{suffix}")
+                for name in ("api", "authorizer", "access")
+                for suffix in ("", ":*")
             ],
-        ),
-        # Listing is account-wide by nature (CloudFormation looks groups up by name prefix); read-only.
-        Statement(
-            Sid="ListLogGroups",
-            Effect=Allow,
-            Action=[logs.DescribeLogGroups],
-            Resource=[Sub(f"{arn}:logs:{here}:log-group:*")],
         ),
         Statement(
             Sid="AuthorizerFunction",
@@ -513,15 +531,15 @@ def app_stack_deployer(
                 awslambda.DeleteFunction,
                 awslambda.GetFunction,
                 awslambda.GetFunctionCodeSigningConfig,
+                awslambda.GetFunctionRecursionConfig,
                 awslambda.GetRuntimeManagementConfig,
-                awslambda.ListTags,
                 awslambda.RemovePermission,
                 awslambda.TagResource,
                 awslambda.UntagResource,
                 awslambda.UpdateFunctionCode,
                 awslambda.UpdateFunctionConfiguration,
             ],
-            Resource=[Sub(f"{arn}:lambda:{here}:function:{function_name}")],
+            Resource=[Sub(f"{arn}:lambda:{here}:function:{config.authorizer_function_name}")],
         ),
         # Lambda checks that whoever creates an image function can read the image, and grants itself access
         # through the repository policy.
@@ -534,7 +552,7 @@ def app_stack_deployer(
                 ecr.GetRepositoryPolicy,
                 ecr.SetRepositoryPolicy,
             ],
-            Resource=[ecr_repository_arn(repository)],
+            Resource=[ecr_repository_arn(config.ecr_repository)],
         ),
         Statement(
             Sid="HttpApi",

@@ -30,34 +30,18 @@ def templates(config: ProjectConfig) -> dict[str, Template]:
 
 
 def app_template_configuration(config: ProjectConfig) -> dict[str, Any]:
-    """The create pipeline's CloudFormation TemplateConfiguration: the app stack's parameter values."""
+    """The app stack's parameter values for this config (`invoke deploy` reads them from app-config.json)."""
     from troposphere_templates.app import app_parameter_values
 
     return {"Parameters": app_parameter_values(config), "Tags": {"project": config.project}}
 
 
-def image_definitions(config: ProjectConfig, account_id: str) -> list[dict[str, str]]:
-    """The update pipeline's ECS deploy action input: the API container's new image."""
-    registry = f"{account_id}.dkr.ecr.{config.region}.amazonaws.com"
-    return [
-        {
-            "name": config.container_name,
-            "imageUri": f"{registry}/{config.ecr_repository}:{config.api_image_tag()}",
-        }
-    ]
-
-
-def render_all(config: ProjectConfig, out_dir: Path = DEFAULT_OUT_DIR, account_id: str = "") -> list[Path]:
-    """Write app.json, the three pipeline templates and app-config.json; return the paths written.
-
-    With an account id (known inside CodeBuild, never needed on a laptop) also imagedefinitions.json.
-    """
+def render_all(config: ProjectConfig, out_dir: Path = DEFAULT_OUT_DIR) -> list[Path]:
+    """Write app.json, the three pipeline templates and app-config.json; return the paths written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     documents: dict[str, Any] = {name: template.to_dict() for name, template in templates(config).items()}
     documents["app-config.json"] = app_template_configuration(config)
-    if account_id:
-        documents["imagedefinitions.json"] = image_definitions(config, account_id)
     written = []
     for name, document in documents.items():
         path = out_dir / name

@@ -14,6 +14,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from app.api.deps import bearer_scheme
+from app.api.guards import GUARDS
 
 
 @dataclass(frozen=True, order=True)
@@ -47,3 +48,24 @@ def route_table(routers: Iterable[APIRouter] | None = None) -> list[RouteSpec]:
         if method != "HEAD"
     }
     return sorted(specs)
+
+
+def _guarded(dependant: Dependant) -> bool:
+    return any(dep.call in GUARDS or _guarded(dep) for dep in dependant.dependencies)
+
+
+def guarded_route_keys(routers: Iterable[APIRouter] | None = None) -> list[str]:
+    """The routes that run bcrypt for anyone (log-in, sign-up): the gateway throttles them harder."""
+    if routers is None:
+        from app.main import ROUTERS
+
+        routers = ROUTERS
+    keys = {
+        f"{method} {route.path}"
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and _guarded(route.dependant)
+        for method in route.methods
+        if method != "HEAD"
+    }
+    return sorted(keys)

@@ -1,19 +1,30 @@
-"""The async engine and sessions.
+"""The async engine and sessions, and the checks that the database file is still the one on disk.
 
 SQLite journal choice (`invoke bench` measures both side by side; see the README):
 the task keeps its SQLite file on EFS, a network file system. WAL in its normal mode needs a shared-memory
 index (`-shm`) that NFS cannot share safely, so the default is WAL with `locking_mode=EXCLUSIVE` set before
 WAL is enabled: SQLite then keeps the WAL index in process memory and never touches shared memory. The price
 is that exactly one connection may hold the file, which suits a single-writer service: the pool is one
-connection, transactions are kept short, and slow work (bcrypt) never runs while holding it. WAL commits
-append to one file with `synchronous=NORMAL` (durable across application crashes; a power loss can lose only
-the last commits, never corrupt the file), and measured about 1.5x the write throughput of the rollback
-journal with `synchronous=FULL` (3,061 vs 2,051 writes/s), whose every commit also rewrites and syncs the
-database file and a journal beside it, each a round trip on EFS.
+connection, transactions are kept short, and slow work (bcrypt) never runs while holding it.
+
+Durability: a write is acknowledged only once it would survive a crash of the machine, not just of the
+process. So WAL runs with `synchronous=FULL`: every commit fsyncs the WAL before it returns. (`NORMAL` syncs
+only at checkpoints; a lost VM, as a Fargate task's can be, then loses the commits since the last one, which
+a fault injected at the OS level measured: 200 of 200 acknowledged writes gone.) Group commit
+(app/location_store.py) makes that one fsync per batch of writes, not per write; `invoke bench` shows the
+write figure with `SQLITE_SYNCHRONOUS=full` and `normal` side by side. The rollback journal always runs
+`FULL`; it is slower still, since every commit also rewrites and syncs the database file and a journal.
+
+A file removed while open (`rm -rf` of the data folder) keeps accepting writes that vanish with the last file
+descriptor, so every checkout of the connection compares the open file's identity (device, inode) with the
+path's, and refuses to work on a file that is no longer there (StorageUnavailable: a 503).
 """
 
 from __future__ import annotations
 
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +36,11 @@ from app.core.coalesce import Coalescer
 from app.core.config import Settings
 
 
-def sqlite_pragmas(journal: str, busy_timeout_ms: int) -> list[str]:
+def sqlite_pragmas(journal: str, busy_timeout_ms: int, synchronous: str = "full") -> list[str]:
     pragmas = ["PRAGMA foreign_keys=ON", f"PRAGMA busy_timeout={int(busy_timeout_ms)}"]
     if journal == "wal-exclusive":
-        pragmas += ["PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"]
+        level = "FULL" if synchronous == "full" else "NORMAL"
+        pragmas += ["PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", f"PRAGMA synchronous={level}"]
     else:
         pragmas += ["PRAGMA locking_mode=NORMAL", "PRAGMA journal_mode=DELETE", "PRAGMA synchronous=FULL"]
     return pragmas
@@ -40,8 +52,10 @@ def ensure_sqlite_directory(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def install_sqlite_pragmas(sync_engine: Any, journal: str, busy_timeout_ms: int) -> None:
-    pragmas = sqlite_pragmas(journal, busy_timeout_ms)
+def install_sqlite_pragmas(
+    sync_engine: Any, journal: str, busy_timeout_ms: int, synchronous: str = "full"
+) -> None:
+    pragmas = sqlite_pragmas(journal, busy_timeout_ms, synchronous)
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -49,6 +63,67 @@ def install_sqlite_pragmas(sync_engine: Any, journal: str, busy_timeout_ms: int)
         for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
+
+
+class StorageUnavailable(Exception):
+    """The database cannot take writes (its file is gone, its file system is full or read-only)."""
+
+
+# /health fails below this much free space: a commit may need several pages, a checkpoint the WAL's size.
+MIN_FREE_BYTES = 1024 * 1024
+# /health proves a commit reaches the disk at least this often (and at once after a storage error).
+WRITE_PROBE_SECONDS = 5.0
+
+
+@dataclass
+class SqliteFile:
+    """The database file the engine opened: its identity is taken at the first connection, once."""
+
+    path: Path
+    identity: tuple[int, int] | None = None
+
+    def opened(self) -> None:
+        if self.identity is None:
+            stat = os.stat(self.path)
+            self.identity = (stat.st_dev, stat.st_ino)
+
+    def check_same_file(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise StorageUnavailable("the database file is gone") from exc
+        if (stat.st_dev, stat.st_ino) != self.identity:
+            raise StorageUnavailable("the database file was replaced")
+
+    def check_writable(self) -> None:
+        """What the file system says about writing beside the file: read-only, or (nearly) full."""
+        try:
+            stats = os.statvfs(self.path.parent)
+        except OSError as exc:
+            raise StorageUnavailable("the database folder is gone") from exc
+        if stats.f_flag & os.ST_RDONLY:
+            raise StorageUnavailable("the database's file system is read-only")
+        if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+            raise StorageUnavailable("the database's file system is full")
+
+
+def sqlite_file(database_url: str) -> SqliteFile | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return SqliteFile(Path(url.database))
+
+
+def guard_sqlite_file(sync_engine: Any, database: SqliteFile) -> None:
+    """Record the file at the first connection; refuse every later checkout once it is not that file."""
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(_dbapi_connection: Any, _record: Any) -> None:
+        database.opened()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        database.check_same_file()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -64,7 +139,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         kwargs.update(pool_size=5, max_overflow=5, pool_timeout=30, pool_pre_ping=True)
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
-        install_sqlite_pragmas(engine.sync_engine, settings.sqlite_journal, settings.sqlite_busy_timeout_ms)
+        install_sqlite_pragmas(
+            engine.sync_engine,
+            settings.sqlite_journal,
+            settings.sqlite_busy_timeout_ms,
+            settings.sqlite_synchronous,
+        )
+        database = sqlite_file(settings.database_url)
+        if database is not None:
+            guard_sqlite_file(engine.sync_engine, database)
     if settings.database_secret_arn:
         from app.core.database_secret import DatabaseSecret, install_secret_refresh
 
@@ -76,12 +159,47 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def database_probe(engine: AsyncEngine) -> Coalescer[None, None]:
-    """`await probe.submit(None)` checks the database answers; concurrent checks share one query."""
+_WRITE_PROBE = text(
+    "INSERT INTO storage_probe (id, written_at) VALUES (1, :now) "
+    "ON CONFLICT (id) DO UPDATE SET written_at = :now"
+)
 
-    async def probe(batch: list[None]) -> list[None]:
-        async with engine.connect() as connection:
+
+@dataclass
+class StorageHealth:
+    """What `/health` checks, in order of cost: the file is still the one on disk and its file system takes
+    writes (a few system calls), the database answers (`SELECT 1`), and, every WRITE_PROBE_SECONDS or right
+    after a request met a storage error, that a commit really reaches the disk (one fsync). A failed commit
+    is what a read-only or failing file system shows first; the system calls cannot see it coming.
+
+    `await health.probe.submit(None)` raises when the database is not usable; concurrent checks share one.
+    """
+
+    engine: AsyncEngine
+    database: SqliteFile | None
+    clock: Any = time.monotonic
+    _written_at: float = field(init=False, default=float("-inf"))
+    probe: Coalescer[None, None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.probe = Coalescer(self._check, max_batch=1024)
+
+    def storage_failed(self) -> None:
+        """A request met a storage error: the next check writes, whatever the schedule."""
+        self._written_at = float("-inf")
+
+    async def _check(self, batch: list[None]) -> list[None]:
+        if self.database is not None:
+            self.database.check_writable()
+        now = self.clock()
+        async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+            if now - self._written_at >= WRITE_PROBE_SECONDS:
+                await connection.execute(_WRITE_PROBE, {"now": time.time()})
+                await connection.commit()
+                self._written_at = now
         return [None] * len(batch)
 
-    return Coalescer(probe, max_batch=1024)
+
+def storage_health(engine: AsyncEngine, settings: Settings) -> StorageHealth:
+    return StorageHealth(engine, sqlite_file(settings.database_url) if settings.is_sqlite else None)

@@ -12,6 +12,7 @@ from typing import Any
 from jose import JWTError, jwt
 
 ALGORITHM = "HS256"
+VERSION_CLAIM = "ver"
 
 
 class InvalidToken(Exception):
@@ -20,19 +21,33 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TokenUser:
+    """A token's claims. `version` binds it to its account: the API accepts the token only while the account
+    with this id and name still has this token version (None: a token from before versions existed)."""
+
     id: int
     user_name: str
     role: str
     expires_at: int
+    version: int | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
 
-def create_access_token(*, user_id: int, user_name: str, role: str, secret: str, expire_minutes: int) -> str:
+def create_access_token(
+    *, user_id: int, user_name: str, role: str, secret: str, expire_minutes: int, version: int = 0
+) -> str:
+    """`version` is the account's token_version (0 for an account whose tokens were never revoked)."""
     now = int(time.time())
-    claims = {"sub": user_name, "id": user_id, "role": role, "iat": now, "exp": now + expire_minutes * 60}
+    claims = {
+        "sub": user_name,
+        "id": user_id,
+        "role": role,
+        VERSION_CLAIM: version,
+        "iat": now,
+        "exp": now + expire_minutes * 60,
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -46,7 +61,10 @@ def decode_access_token(token: str, secret: str) -> TokenUser:
         raise InvalidToken("token lacks the id, sub or role claim")
     if not isinstance(exp, int):
         raise InvalidToken("token lacks an expiry")
-    return TokenUser(id=user_id, user_name=user_name, role=role, expires_at=exp)
+    # The Lambda authorizer checks signature and expiry only; the API checks the version against the account.
+    version = claims.get(VERSION_CLAIM)
+    version = version if isinstance(version, int) and not isinstance(version, bool) else None
+    return TokenUser(id=user_id, user_name=user_name, role=role, expires_at=exp, version=version)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core.db import StorageUnavailable
 from app.schemas import Health, Message
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
+HEALTH_RETRY_AFTER_SECONDS = 5
 
 
 @router.get("/", response_model=Message)
@@ -20,9 +22,17 @@ async def root() -> Message:
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def health(request: Request) -> Health | JSONResponse:
     try:
-        await request.app.state.database_probe.submit(None)
+        await request.app.state.storage.probe.submit(None)
+    except StorageUnavailable as exc:
+        return _unavailable(str(exc))
     except (SQLAlchemyError, OSError) as exc:
-        log.warning("health check failed: %s", exc)
-        body = Health(status="unavailable", database=type(exc).__name__)
-        return JSONResponse(body.model_dump(), status_code=503)
+        log.warning("health check failed: %s: %s", type(exc).__name__, exc)
+        return _unavailable(type(exc).__name__)
     return Health(status="ok", database="ok")
+
+
+def _unavailable(reason: str) -> JSONResponse:
+    body = Health(status="unavailable", database=reason)
+    return JSONResponse(
+        body.model_dump(), status_code=503, headers={"Retry-After": str(HEALTH_RETRY_AFTER_SECONDS)}
+    )
