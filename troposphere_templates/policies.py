@@ -238,13 +238,32 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
     project's names wherever the Service Authorization Reference lets an action name a resource; the
     statements on `*` hold only actions that name none there. No condition pins a region: Route 53 is global
     (its calls go to us-east-1 whatever the stack's region), and the ARNs already carry the stack's region.
+
+    The PostgreSQL mode has no file system: no EFS action and none of the network-interface calls that only
+    EFS mount targets make with the caller's rights; it adds `postgres_statements` instead (the proof covers
+    every configuration of tests/templates_support.py, this one included).
     """
     arn = "arn:${AWS::Partition}"
     here = "${AWS::Region}:${AWS::AccountId}"
     project = config.project
     project_roles = Sub(f"{arn}:iam::${{AWS::AccountId}}:role{config.role_path}*")
     cluster, service = config.cluster_name, config.service_name
-    return document(
+    efs_mode = not config.postgres
+    # Made by EFS mount targets with the caller's rights (caller_permissions.json).
+    mount_target_network = [
+        "CreateNetworkInterface",
+        "DeleteNetworkInterface",
+        "ModifyNetworkInterfaceAttribute",
+    ]
+    service_linked = ["ecs.amazonaws.com", "elasticfilesystem.amazonaws.com", "ops.apigateway.amazonaws.com"]
+    if config.postgres:
+        service_linked = [
+            "ecs.amazonaws.com",
+            "ecs.application-autoscaling.amazonaws.com",
+            "ops.apigateway.amazonaws.com",
+            "rds.amazonaws.com",
+        ]
+    statements = [
         Statement(
             Sid="NetworkInTheStackRegion",
             Effect=Allow,
@@ -255,7 +274,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 "AuthorizeSecurityGroupEgress",
                 "AuthorizeSecurityGroupIngress",
                 "CreateInternetGateway",
-                "CreateNetworkInterface",
+                *(mount_target_network[:1] if efs_mode else []),
                 "CreateRoute",
                 "CreateRouteTable",
                 "CreateSecurityGroup",
@@ -264,7 +283,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 "CreateVpc",
                 "CreateVpcEndpoint",
                 "DeleteInternetGateway",
-                "DeleteNetworkInterface",
+                *(mount_target_network[1:2] if efs_mode else []),
                 "DeleteRoute",
                 "DeleteRouteTable",
                 "DeleteSecurityGroup",
@@ -274,7 +293,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 "DeleteVpcEndpoints",
                 "DetachInternetGateway",
                 "DisassociateRouteTable",
-                "ModifyNetworkInterfaceAttribute",
+                *(mount_target_network[2:] if efs_mode else []),
                 "ModifySubnetAttribute",
                 "ModifyVpcAttribute",
                 "ModifyVpcEndpoint",
@@ -289,7 +308,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 Sub(f"{arn}:ec2:{here}:{kind}/*")
                 for kind in (
                     "internet-gateway",
-                    "network-interface",
+                    *(["network-interface"] if efs_mode else []),
                     "route-table",
                     "security-group",
                     "security-group-rule",
@@ -310,7 +329,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                     "ec2",
                     "DescribeInstances",
                     "DescribeInternetGateways",
-                    "DescribeNetworkInterfaceAttribute",
+                    *(["DescribeNetworkInterfaceAttribute"] if efs_mode else []),
                     "DescribeNetworkInterfaces",
                     "DescribeRegions",
                     "DescribeRouteTables",
@@ -322,7 +341,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                     "DescribeVpnGateways",
                 ),
                 *_actions("ecs", "DeregisterTaskDefinition", "DescribeTaskDefinition", "PutAccountSetting"),
-                efs.CreateFileSystem,
+                *([efs.CreateFileSystem] if efs_mode else []),
                 *_actions(
                     "logs",
                     "CreateLogDelivery",
@@ -347,40 +366,6 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 ),
             ],
             Resource=["*"],
-        ),
-        Statement(
-            Sid="FileSystemInTheStackRegion",
-            Effect=Allow,
-            Action=_actions(
-                "elasticfilesystem",
-                "CreateAccessPoint",
-                "CreateMountTarget",
-                "DeleteAccessPoint",
-                "DeleteFileSystem",
-                "DeleteFileSystemPolicy",
-                "DeleteMountTarget",
-                "DeleteTags",
-                "DescribeAccessPoints",
-                "DescribeBackupPolicy",
-                "DescribeFileSystemPolicy",
-                "DescribeFileSystems",
-                "DescribeLifecycleConfiguration",
-                "DescribeMountTargetSecurityGroups",
-                "DescribeMountTargets",
-                "DescribeReplicationConfigurations",
-                "ListTagsForResource",
-                "ModifyMountTargetSecurityGroups",
-                "PutBackupPolicy",
-                "PutFileSystemPolicy",
-                "PutLifecycleConfiguration",
-                "TagResource",
-                "UntagResource",
-                "UpdateFileSystem",
-            ),
-            Resource=[
-                Sub(f"{arn}:elasticfilesystem:{here}:file-system/*"),
-                Sub(f"{arn}:elasticfilesystem:{here}:access-point/*"),
-            ],
         ),
         Statement(
             Sid="ServiceDiscoveryInTheStackRegion",
@@ -466,18 +451,14 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 StringEquals("iam:PassedToService", ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"])
             ),
         ),
-        # Created on first use in an account: the VPC link's (API Gateway), ECS's and EFS's own roles.
+        # Created on first use in an account: the VPC link's (API Gateway), ECS's, and EFS's or else RDS's and
+        # Application Auto Scaling's own roles.
         Statement(
             Sid="ServiceLinkedRoles",
             Effect=Allow,
             Action=[iam.CreateServiceLinkedRole],
             Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
-            Condition=Condition(
-                StringEquals(
-                    "iam:AWSServiceName",
-                    ["ecs.amazonaws.com", "elasticfilesystem.amazonaws.com", "ops.apigateway.amazonaws.com"],
-                )
-            ),
+            Condition=Condition(StringEquals("iam:AWSServiceName", service_linked)),
         ),
         # The VPC link's delete handler removes API Gateway's role once no VPC link uses it.
         Statement(
@@ -566,10 +547,53 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 Sub(f"{arn}:apigateway:${{AWS::Region}}::/tags/*"),
             ],
         ),
+    ]
+    if efs_mode:
+        statements.append(file_system_statement(here))
+    else:
+        statements += postgres_statements(config)
+    return document(*statements)
+
+
+def file_system_statement(here: str) -> Statement:
+    arn = "arn:${AWS::Partition}"
+    return Statement(
+        Sid="FileSystemInTheStackRegion",
+        Effect=Allow,
+        Action=_actions(
+            "elasticfilesystem",
+            "CreateAccessPoint",
+            "CreateMountTarget",
+            "DeleteAccessPoint",
+            "DeleteFileSystem",
+            "DeleteFileSystemPolicy",
+            "DeleteMountTarget",
+            "DeleteTags",
+            "DescribeAccessPoints",
+            "DescribeBackupPolicy",
+            "DescribeFileSystemPolicy",
+            "DescribeFileSystems",
+            "DescribeLifecycleConfiguration",
+            "DescribeMountTargetSecurityGroups",
+            "DescribeMountTargets",
+            "DescribeReplicationConfigurations",
+            "ListTagsForResource",
+            "ModifyMountTargetSecurityGroups",
+            "PutBackupPolicy",
+            "PutFileSystemPolicy",
+            "PutLifecycleConfiguration",
+            "TagResource",
+            "UntagResource",
+            "UpdateFileSystem",
+        ),
+        Resource=[
+            Sub(f"{arn}:elasticfilesystem:{here}:file-system/*"),
+            Sub(f"{arn}:elasticfilesystem:{here}:access-point/*"),
+        ],
     )
 
 
-def postgres_stack_deployer(db_instance_identifier: str, cluster: str, service: str) -> PolicyDocument:
+def postgres_statements(config: ProjectConfig) -> list[Statement]:
     """What CloudFormation needs beyond `app_stack_deployer` for the PostgreSQL mode (troposphere_templates/
     postgres.py): the RDS instance and its subnet group, the master-password secret RDS creates, and the
     service's autoscaling. Actions from the resource provider schemas' handlers (AWS::RDS::DBInstance,
@@ -580,7 +604,12 @@ def postgres_stack_deployer(db_instance_identifier: str, cluster: str, service: 
     """
     arn = "arn:${AWS::Partition}"
     here = "${AWS::Region}:${AWS::AccountId}"
-    return document(
+    db_instance_identifier, cluster, service = (
+        config.db_instance_identifier,
+        config.cluster_name,
+        config.service_name,
+    )
+    return [
         Statement(
             Sid="DatabaseInstance",
             Effect=Allow,
@@ -656,16 +685,13 @@ def postgres_stack_deployer(db_instance_identifier: str, cluster: str, service: 
             ],
             Resource=[Sub(f"{arn}:secretsmanager:{here}:secret:rds!db-*")],
         ),
+        # The one EFS action left: AWS::Lambda::Function's handlers list it (for FileSystemConfigs, which the
+        # authorizer does not set); it only reads, and an exclusion cannot differ between modes.
         Statement(
-            Sid="DatabaseAndScalingServiceLinkedRoles",
+            Sid="FunctionFileSystemCheck",
             Effect=Allow,
-            Action=[iam.CreateServiceLinkedRole],
-            Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
-            Condition=Condition(
-                StringEquals(
-                    "iam:AWSServiceName", ["ecs.application-autoscaling.amazonaws.com", "rds.amazonaws.com"]
-                )
-            ),
+            Action=[efs.DescribeMountTargets],
+            Resource=[Sub(f"{arn}:elasticfilesystem:{here}:file-system/*")],
         ),
         # Scalable targets get generated ids.
         Statement(
@@ -688,4 +714,4 @@ def postgres_stack_deployer(db_instance_identifier: str, cluster: str, service: 
             Action=[cloudwatch.DeleteAlarms, cloudwatch.DescribeAlarms, cloudwatch.PutMetricAlarm],
             Resource=[Sub(f"{arn}:cloudwatch:{here}:alarm:TargetTracking-service/{cluster}/{service}-*")],
         ),
-    )
+    ]
