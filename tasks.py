@@ -312,7 +312,11 @@ def render(
 
 
 @task(
-    help=helps("template", database="price this mode, rendered with the ECS1_* settings: sqlite or postgres")
+    help=helps(
+        "template",
+        database="render this mode (ECS1_* settings; into --template's folder if given) and price it:"
+        " sqlite or postgres",
+    )
 )
 def cost(c: Context, template: str = "", database: str = "") -> None:
     """Print the itemised fixed monthly cost at idle of the rendered application stack."""

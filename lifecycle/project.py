@@ -119,19 +119,22 @@ def render_templates(
 def cost_report(template: str = "", database: str = "") -> str:
     """The cost report of `template`; without one, of build/templates/app.json if rendered, else of the
     default configuration rendered into a temporary folder: the user's files are never written over.
-    With `database`, of the ECS1_* configuration in that mode, rendered into a temporary folder."""
+    With `database`, of the ECS1_* configuration in that mode, rendered into `template`'s folder when given
+    (the user asked for it there), else into a temporary folder."""
     import tempfile
 
     from troposphere_templates.cost import report
     from troposphere_templates.render import render_all
 
     if database:
+        config = project_config({"database": database.lower()})
         if template:
-            raise LifecycleError("give --template or --database, not both: --database renders its own")
+            render_all(config, Path(template).parent)
+            return report(Path(template))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "app.json"
-            render_all(project_config({"database": database.lower()}), Path(folder))
-            return report(path).replace(str(path), f"the {database.lower()} configuration")
+            render_all(config, Path(folder))
+            return report(path).replace(str(path), f"the {config.database} configuration")
     if template:
         if not Path(template).is_file():
             raise LifecycleError(
