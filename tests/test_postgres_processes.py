@@ -101,3 +101,52 @@ def test_what_one_task_does_holds_at_once_on_the_other(tmp_path: Path, database_
         assert b.get("/auth/check_token", headers=headers).status_code == 401, "deleted on one, dead on both"
         assert b.post("/location/update", json={"lat": 1, "lng": 1}, headers=headers).status_code == 401
         assert login(b, name).status_code == 401
+
+
+def test_a_password_changed_on_one_task_revokes_the_old_token_on_the_other(
+    tmp_path: Path, database_url: str
+) -> None:
+    with (
+        servers_on_one_database(tmp_path, database_url, 2) as (one, other),
+        httpx.Client(base_url=one.base_url) as a,
+        httpx.Client(base_url=other.base_url) as b,
+    ):
+        name = unique_name()
+        assert signup(a, name).status_code == 201
+        old = bearer(login(a, name).json()["access_token"])
+        assert b.get("/auth/check_token", headers=old).status_code == 200
+        assert a.put("/users/update", json={"password": "changed-on-one"}, headers=old).status_code == 204
+        assert b.get("/auth/check_token", headers=old).status_code == 401, "revoked on the other task at once"
+        assert b.post("/location/update", json={"lat": 1, "lng": 1}, headers=old).status_code == 401
+        assert login(b, name).status_code == 401, "the old password is refused on the other task too"
+        new = bearer(login(b, name, "changed-on-one").json()["access_token"])
+        assert a.get("/auth/check_token", headers=new).status_code == 200
+
+
+def test_login_and_sign_up_throttling_counts_across_tasks(tmp_path: Path, database_url: str) -> None:
+    """A guesser spreading attempts over the tasks (as the gateway does) meets one count, not one per task."""
+    free = 3
+    limits = {
+        "LOGIN_FREE_FAILURES_PER_ACCOUNT_CLIENT": str(free),
+        "LOGIN_BACKOFF_SECONDS": "600",
+        "SIGNUP_FREE_PER_CLIENT": "2",
+    }
+    with servers_on_one_database(tmp_path, database_url, 2, **limits) as servers:
+        clients = [httpx.Client(base_url=server.base_url) for server in servers]
+        try:
+            name = unique_name()
+            assert signup(clients[0], name, "the-right-password").status_code == 201
+            statuses = [login(clients[i % 2], name, "a-wrong-password").status_code for i in range(10)]
+            assert statuses[: free + 1] == [401] * (free + 1), statuses
+            assert set(statuses[free + 1 :]) == {429}, statuses
+            for client in clients:
+                refused = login(client, name, "the-right-password")
+                assert refused.status_code == 429, "blocked on every task, whichever counted the failures"
+                assert 0 < int(refused.headers["Retry-After"]) <= 600
+            # Two free and the one that starts the first wait, as on one task: one was spent above, so two
+            # more pass, alternating tasks, then both refuse (counted per task, all six would pass).
+            sign_ups = [signup(clients[i % 2], unique_name()).status_code for i in range(6)]
+            assert sign_ups == [201, 201, 429, 429, 429, 429], sign_ups
+        finally:
+            for client in clients:
+                client.close()
