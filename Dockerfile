@@ -27,7 +27,9 @@ import sys
 import tomllib
 
 tooling = set(sys.argv[1].split())
-dependencies = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+# One image for both modes: the postgres extra's driver beside the SQLite one.
+dependencies = project["dependencies"] + project["optional-dependencies"]["postgres"]
 
 
 def name(requirement):

@@ -39,6 +39,7 @@ HELP = {
     "journals": "SQLite journals to compare on writes (default wal-exclusive,delete)",
     "baseline": "another checkout (e.g. `git worktree add ../main main`) to compare location writes with",
     "only": "scenario groups to run: writes, guessing, api (default all)",
+    "databases": "engines to run the api group on: sqlite, postgres (default both; postgres needs a server)",
     # Images
     "tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
     "repository": "ECR repository: a name (default: $ECS1_ECR_REPOSITORY or ecs1) or a full repository URI",
@@ -56,6 +57,7 @@ HELP = {
     "architecture": "ARM64 (default) or X86_64, for the task, the authorizer and CodeBuild",
     "capacity-provider": "FARGATE (default) or FARGATE_SPOT",
     "image-tag": "image tag suffix (default: the git commit's short sha, or 'latest' outside git)",
+    "database": "sqlite (default: one task, SQLite on EFS) or postgres (RDS PostgreSQL, 2-4 tasks)",
     "out": "folder to write into (default: build/templates)",
     "template": "rendered app template (default: build/templates/app.json, else the default configuration)",
     # AWS
@@ -134,6 +136,7 @@ def migrate(c: Context, revision: str = "head", database_url: str = "", yes: boo
     from alembic.util import CommandError
 
     from app.core.config import DatabaseSettings
+    from app.core.database_url import describe
     from app.migrate import is_downgrade, migrate_to
     from lifecycle.confirm import confirm
 
@@ -142,13 +145,51 @@ def migrate(c: Context, revision: str = "head", database_url: str = "", yes: boo
         try:
             if is_downgrade(url, revision):
                 question = (
-                    f"this migrates {url} down to {revision}: what later revisions added goes, data too"
+                    f"this migrates {describe(url)} down to {revision}: what later revisions added goes,"
+                    " data too"
                 )
                 confirm(question, yes, action="migrate down")
             before, after = migrate_to(url, revision)
         except CommandError as exc:
             raise Exit(f"error: migration to '{revision}' failed: {exc}") from None
-    print(f"database at revision {after or 'base'} (was {before or 'base'}): {url}")
+        except ModuleNotFoundError as exc:
+            raise Exit(f"error: {missing_driver(exc)}") from None
+    print(f"database at revision {after or 'base'} (was {before or 'base'}): {describe(url)}")
+
+
+def missing_driver(exc: ModuleNotFoundError) -> str:
+    return f"the driver {exc.name} is not installed: pip install -e '.[postgres]'"
+
+
+@task(
+    help=helps(
+        source="database to copy from (default: $DATABASE_URL, or ./data/app.db)",
+        target="the new, empty database to copy into, e.g. postgresql+psycopg://user@host/db",
+        batch="rows per insert batch (default 5000)",
+    )
+)
+def migrate_data(c: Context, source: str = "", target: str = "", batch: str = "5000") -> None:
+    """Copy a SQLite database into an empty PostgreSQL one: ids kept, sequences reset, row counts verified."""
+    from app.core.config import DatabaseSettings
+    from app.core.database_url import describe
+    from app.migrate_data import DataCopyError, copy_database
+    from lifecycle.project import whole_number
+
+    if not target:
+        raise Exit(
+            "error: give --target, the empty database to copy into (postgresql+psycopg://user@host/db)"
+        )
+    with user_errors():
+        rows = whole_number(batch, "batch")
+        source = source or DatabaseSettings().database_url
+        try:
+            copied = copy_database(source, target, batch_rows=rows)
+        except DataCopyError as exc:
+            raise Exit(f"error: {exc}") from None
+        except ModuleNotFoundError as exc:
+            raise Exit(f"error: {missing_driver(exc)}") from None
+    counts = ", ".join(f"{table.name} {table.rows:,}" for table in copied)
+    print(f"copied {describe(source)} into {describe(target)}: {counts} rows, counts verified")
 
 
 @task(help=helps("host", "port", "reload"))
@@ -181,7 +222,7 @@ def test(c: Context, k: str = "", x: bool = False, quick: bool = False) -> None:
     c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
 
 
-@task(help=helps("duration", "repeat", "connections", "journals", "baseline", "only"))
+@task(help=helps("duration", "repeat", "connections", "journals", "baseline", "only", "databases"))
 def bench(
     c: Context,
     duration: str = "5",
@@ -190,6 +231,7 @@ def bench(
     journals: str = "",
     baseline: str = "",
     only: str = "",
+    databases: str = "",
 ) -> None:
     """Benchmark the API as the container runs it, with wrk: req/s and p50/p99 latency per scenario."""
     from lifecycle.project import whole_number
@@ -200,6 +242,7 @@ def bench(
     args += f" --journals {journals}" if journals else ""
     args += f" --baseline {shlex.quote(baseline)}" if baseline else ""
     args += f" --only {shlex.quote(only)}" if only else ""
+    args += f" --databases {shlex.quote(databases)}" if databases else ""
     result = c.run(f"{sys.executable} bench/run.py {args}", warn=True, pty=sys.stdout.isatty())
     if not result.ok:
         raise Exit(f"error: the benchmark failed with exit code {result.exited} (see the lines above)")
@@ -273,6 +316,7 @@ def render(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
+    database: str = "",
     out: str = "build/templates",
 ) -> None:
     """Render the app stack and the three pipeline templates as CloudFormation JSON (ECS1_* env overrides)."""
@@ -283,13 +327,19 @@ def render(
         render_templates(options.config(), options.out)
 
 
-@task(help=helps("template"))
-def cost(c: Context, template: str = "") -> None:
+@task(
+    help=helps(
+        "template",
+        database="render this mode (ECS1_* settings; into --template's folder if given) and price it:"
+        " sqlite or postgres",
+    )
+)
+def cost(c: Context, template: str = "", database: str = "") -> None:
     """Print the itemised fixed monthly cost at idle of the rendered application stack."""
     from lifecycle.project import cost_report
 
     with user_errors():
-        print(cost_report(template))
+        print(cost_report(template, database))
 
 
 @task(
@@ -319,6 +369,7 @@ def deploy(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
+    database: str = "",
     out: str = "build/templates",
 ) -> None:
     """Render, then create or update the stacks through change sets (and the ECR repository and bucket)."""

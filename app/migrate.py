@@ -1,11 +1,25 @@
-"""Apply Alembic migrations from code (used by `invoke migrate` and the container's start command)."""
+"""Apply Alembic migrations from code (used by `invoke migrate` and the container's start command).
+
+On PostgreSQL several tasks start at once against one database, and each start command migrates: a
+session-level advisory lock makes them take turns, so the first applies the migrations and the others find
+the schema at head and apply nothing. The lock belongs to a connection, so a task that dies while migrating
+releases it. SQLite needs no lock: its mode is one task.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from app.core.database_url import is_postgres, sync_url
+
+# pg_advisory_lock takes one bigint shared by every process of the deployment: derive it from a fixed name.
+MIGRATION_LOCK_ID = int.from_bytes(hashlib.sha256(b"ecs1 migrations").digest()[:8], "big", signed=True)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -19,12 +33,34 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+@contextmanager
+def migration_lock(database_url: str) -> Iterator[None]:
+    """Hold the deployment's migration lock (PostgreSQL) while the body runs; waits for another holder."""
+    if not is_postgres(database_url):
+        yield
+        return
+    from sqlalchemy import create_engine, pool, text
+
+    engine = create_engine(sync_url(database_url), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+    finally:
+        engine.dispose()
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    with migration_lock(database_url):
+        command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    with migration_lock(database_url):
+        command.downgrade(alembic_config(database_url), revision)
 
 
 def migrate_to(database_url: str, revision: str = "head") -> tuple[str | None, str | None]:
@@ -61,13 +97,11 @@ def _is_downgrade(database_url: str, before: str | None, revision: str) -> bool:
 def current(database_url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
 
-    url = make_url(database_url)
+    url = sync_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         return None
-    sync_url = url.set(drivername=url.get_backend_name())
-    engine = create_engine(sync_url)
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()

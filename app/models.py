@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints so that batch migrations on SQLite and later ones on PostgreSQL agree on names.
@@ -17,9 +28,13 @@ NAMING_CONVENTION = {
 }
 
 USER_NAME_MAX = 64
-# Ids are INTEGER columns, 32-bit on PostgreSQL: a larger id cannot exist, and must not reach a query as a
-# parameter (PostgreSQL refuses it as out of range instead of finding nothing).
-MAX_STORED_ID = 2**31 - 1
+# Ids go up to 2**53 - 1 (app/schemas.py: MAX_ID), so a looked-up id always fits the column: BIGINT on
+# PostgreSQL, where INTEGER stops at 2**31 - 1 and a larger bound value is an error, not "no such row";
+# on SQLite INTEGER PRIMARY KEY is already 64-bit, and only that spelling is the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id a column can hold (BIGINT, and SQLite's 64-bit rowid): a larger one cannot exist, and must
+# not reach a query as a parameter (PostgreSQL refuses it as out of range instead of finding nothing).
+MAX_STORED_ID = 2**63 - 1
 
 
 class Base(DeclarativeBase):
@@ -36,7 +51,7 @@ class User(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     # Stored as given, unique ignoring case (the index on lower(user_name) below).
     user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     password_hash: Mapped[str] = mapped_column(String(60))
@@ -55,8 +70,8 @@ class Location(Base):
     # (a range scan from the cursor), whatever the table's size.
     __table_args__ = (Index("ix_locations_user_id_id", "user_id", "id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"))
     lat: Mapped[float] = mapped_column(Float)
     lng: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -72,8 +87,8 @@ class LocationShare(Base):
         Index("ix_location_shares_viewer_id_owner_id", "viewer_id", "owner_id"),
     )
 
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    viewer_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -97,5 +112,5 @@ class StorageProbe(Base):
 
     __tablename__ = "storage_probe"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     written_at: Mapped[float] = mapped_column(Float)

@@ -2,6 +2,7 @@
 
     python bench/run.py [--duration 5] [--connections 16] [--repeat 3] [--journals wal-exclusive,delete]
                         [--baseline ../main] [--only api,writes,guessing]
+                        [--databases sqlite,postgres] [--postgres-driver psycopg]
 
 Each scenario runs `--repeat` times; the table shows medians. Ratios (health during a login storm versus
 idle) come from the same run. Location writes are measured durable (the default), not durable
@@ -168,9 +169,13 @@ PRODUCTION = {
 
 
 @contextmanager
-def server_on(workdir: Path, journal: str, root: Path = ROOT, **overrides: str) -> Iterator[Server]:
+def server_on(
+    workdir: Path, journal: str, root: Path = ROOT, database_url: str = "", **overrides: str
+) -> Iterator[Server]:
     """The container's start command with the production settings, as a real process."""
-    with running_server(workdir, root, **PRODUCTION, SQLITE_JOURNAL=journal, **overrides) as server:
+    with running_server(
+        workdir, database_url, project_root=root, **PRODUCTION, SQLITE_JOURNAL=journal, **overrides
+    ) as server:
         yield server
 
 
@@ -295,6 +300,56 @@ def bench_journal(bench: Bench, workdir: Path, journal: str, full: bool) -> list
     return results
 
 
+POSTGRES_ADMIN_URL = os.environ.get("ECS1_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server, dropped after (the libpq URL)."""
+    import psycopg
+
+    name = f"ecs1_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_postgres(bench: Bench, workdir: Path, driver: str) -> list[Measurement]:
+    """The same scenarios on one PostgreSQL database (the PostgreSQL mode), one server process."""
+    import psycopg
+
+    label = f" [PostgreSQL, {driver}]"
+    results = []
+    with postgres_database() as libpq_url:
+        app_url = libpq_url.replace("postgresql://", f"postgresql+{driver}://", 1)
+        with (
+            server_on(workdir, "wal-exclusive", database_url=app_url) as server,
+            httpx.Client(base_url=server.base_url) as client,
+        ):
+            token = new_user(client, "writer", PASSWORD)[1]["Authorization"].removeprefix("Bearer ")
+            targets = [new_user(client, "target", PASSWORD)[0] for _ in range(3)]
+            target_ids = [user["id"] for user in targets]
+            results.append(bench.run(f"health (idle){label}", server, Request("/health")))
+            write = Request("/location/update", "POST", '{"lat": 48.85837, "lng": 2.294481}', token)
+            results.append(bench.run(f"location writes{label}", server, write))
+            read = Request("/location/get_locations", "POST", json.dumps({"ids": target_ids}), token)
+            for rows, name in ((100, "100 rows"), (100_000, "100,000 rows")):
+                with psycopg.connect(libpq_url, autocommit=True) as db:
+                    db.execute("DELETE FROM locations")
+                    db.execute(
+                        "INSERT INTO locations (user_id, lat, lng) SELECT (%s::bigint[])[1 + i %% 3], "
+                        "(i %% 180) - 89.5, (i %% 360) - 179.5 FROM generate_series(0, %s - 1) AS i",
+                        (target_ids, rows),
+                    )
+                    db.execute("ANALYZE locations")
+                results.append(bench.run(f"get_locations, 3 users, {name}{label}", server, read))
+    return results
+
+
 def _count(database: Path) -> int:
     with closing(sqlite3.connect(database)) as db, db:
         return db.execute("SELECT count(*) FROM locations").fetchone()[0]
@@ -360,6 +415,12 @@ def main(argv: list[str] | None = None) -> int:
         "--journals", default="wal-exclusive,delete", help="SQLite journals to compare on writes"
     )
     parser.add_argument(
+        "--databases",
+        default="sqlite,postgres",
+        help="engines to run the api group on (postgres: ECS1_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument("--postgres-driver", default="psycopg", choices=["psycopg", "asyncpg"])
+    parser.add_argument(
         "--baseline", type=Path, help="another checkout (e.g. a worktree of main) whose writes to compare"
     )
     parser.add_argument(
@@ -372,6 +433,10 @@ def main(argv: list[str] | None = None) -> int:
             f"error: unknown scenario group {sorted(unknown)[0]!r}: use {', '.join(GROUPS)}", file=sys.stderr
         )
         return 2
+    databases = {d.strip() for d in args.databases.split(",") if d.strip()}
+    if unknown := databases - {"sqlite", "postgres"}:
+        print(f"error: unknown database {sorted(unknown)[0]!r}: use sqlite, postgres", file=sys.stderr)
+        return 2
     if args.baseline is not None and not (args.baseline / "app" / "server.py").is_file():
         print(f"error: {args.baseline} is not a checkout of this project (no app/server.py)", file=sys.stderr)
         return 2
@@ -383,14 +448,18 @@ def main(argv: list[str] | None = None) -> int:
     journals = [j.strip() for j in args.journals.split(",") if j.strip()]
     setup = f"{args.connections} connections, {args.repeat} x {args.duration} s per scenario"
     print(f"benchmark: {setup}, {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        if "writes" in groups:
-            results += compare_writes(bench, Path(workdir), args.baseline and args.baseline.resolve())
-        if "guessing" in groups:
-            results += bench_guessing(bench, Path(workdir))
-    for index, journal in enumerate(journals if "api" in groups else []):
+    if "sqlite" in databases:
         with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-            results += bench_journal(bench, Path(workdir), journal, full=index == 0)
+            if "writes" in groups:
+                results += compare_writes(bench, Path(workdir), args.baseline and args.baseline.resolve())
+            if "guessing" in groups:
+                results += bench_guessing(bench, Path(workdir))
+        for index, journal in enumerate(journals if "api" in groups else []):
+            with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+                results += bench_journal(bench, Path(workdir), journal, full=index == 0)
+    if "postgres" in databases and "api" in groups:
+        with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+            results += bench_postgres(bench, Path(workdir), args.postgres_driver)
     print()
     print(table(results))
     print()

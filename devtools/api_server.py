@@ -45,6 +45,10 @@ class Server:
     def jwt_secret(self) -> str:
         return self.env["JWT_SECRET_KEY"]
 
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -56,13 +60,14 @@ class Server:
         return self.process.returncode
 
 
-def server_env(database: Path, **overrides: str) -> dict[str, str]:
+def server_env(database: Path | str, **overrides: str) -> dict[str, str]:
+    """The server's environment; `database` is a SQLite file or a database URL."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "ADMIN_", "DATABASE_", "APP_ENV"))
     }
     env.update(
         APP_ENV="test",
-        DATABASE_URL=sqlite_url(database),
+        DATABASE_URL=database if isinstance(database, str) else sqlite_url(database),
         JWT_SECRET_KEY=secrets.token_urlsafe(48),
         BCRYPT_ROUNDS="4",  # the minimum: tests check behaviour, `invoke bench` measures the real cost
         # Generous throttles: the API tests share one server and one client address; the throttle tests set
@@ -79,17 +84,18 @@ def server_env(database: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_server(
-    tmp_dir: Path, project_root: Path = PROJECT_ROOT, **env_overrides: str
-) -> Iterator[Server]:
-    """Start `python -m app.server` (migrate, then uvicorn) on a free port; wait for /health to be 200.
+def start_server(
+    tmp_dir: Path, database_url: str = "", *, project_root: Path = PROJECT_ROOT, **env_overrides: str
+) -> Server:
+    """Start `python -m app.server` (migrate, then uvicorn) on a free port, without waiting for it.
 
-    `project_root` is the checkout whose code runs (the benchmark compares another one's)."""
+    The database is `database_url` when given (e.g. PostgreSQL), else the SQLite file tmp_dir/app.db.
+    `project_root` is the checkout whose code runs (the benchmark compares another one's).
+    """
     database = tmp_dir / "app.db"
     port = free_port()
     log = tmp_dir / f"server-{port}.log"
-    env = server_env(database, **env_overrides)
+    env = server_env(database_url or database, **env_overrides)
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.server", "--host", "127.0.0.1", "--port", str(port)],
@@ -98,20 +104,33 @@ def running_server(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", database, process, log, env)
+    return Server(f"http://127.0.0.1:{port}", database, process, log, env)
+
+
+def wait_healthy(server: Server, seconds: float = 30) -> None:
+    """Wait for /health to be 200; raise with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not become healthy:\n{server.log.read_text()}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def running_server(
+    tmp_dir: Path, database_url: str = "", *, project_root: Path = PROJECT_ROOT, **env_overrides: str
+) -> Iterator[Server]:
+    """A started and healthy server (see start_server), stopped at the end."""
+    server = start_server(tmp_dir, database_url, project_root=project_root, **env_overrides)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not become healthy:\n{log.read_text()}")
-            time.sleep(0.05)
+        wait_healthy(server)
         yield server
     finally:
         server.stop()

@@ -69,6 +69,7 @@ class RenderOptions:
     architecture: str = ""
     capacity_provider: str = ""
     image_tag: str = ""
+    database: str = ""
     out: str = DEFAULT_TEMPLATES_DIR
 
     @classmethod
@@ -94,6 +95,7 @@ class RenderOptions:
         options["memory"] = whole_number(self.memory, "memory") if self.memory else None
         options["architecture"] = self.architecture.upper()
         options["capacity_provider"] = self.capacity_provider.upper()
+        options["database"] = self.database.lower()
         if not self.image_tag and not os.environ.get("ECS1_IMAGE_TAG"):
             options["image_tag"] = current_image_tag()
         return project_config(options)
@@ -116,14 +118,24 @@ def render_templates(
 
 
 @contextmanager
-def app_template(template: str = "") -> Iterator[tuple[Path, str]]:
+def app_template(template: str = "", database: str = "") -> Iterator[tuple[Path, str]]:
     """The app template to read, and how to name it: `template`; without one, build/templates/app.json if
     rendered, else the default configuration rendered into a temporary folder: the user's files are never
-    written over."""
+    written over. With `database`, the ECS1_* configuration in that mode, rendered into a temporary folder."""
     import tempfile
 
     from troposphere_templates.render import render_all
 
+    if template and database:
+        raise LifecycleError(
+            "give --template (a rendered template) or --database (a mode to render), not both"
+        )
+    if database:
+        config = project_config({"database": database.lower()})
+        with tempfile.TemporaryDirectory() as folder:
+            render_all(config, Path(folder))
+            yield Path(folder) / "app.json", f"the {config.database} configuration"
+        return
     if template:
         if not Path(template).is_file():
             raise LifecycleError(
@@ -140,9 +152,9 @@ def app_template(template: str = "") -> Iterator[tuple[Path, str]]:
         yield Path(folder) / "app.json", f"the default configuration (no {rendered} yet)"
 
 
-def cost_report(template: str = "") -> str:
-    """The cost report of `template` (see `app_template`)."""
+def cost_report(template: str = "", database: str = "") -> str:
+    """The cost report of `template` or of a `database` mode (see `app_template`)."""
     from troposphere_templates.cost import report
 
-    with app_template(template) as (path, name):
+    with app_template(template, database) as (path, name):
         return report(path).replace(str(path), name)

@@ -6,6 +6,7 @@ from typing import Any
 
 from local_aws import (
     apigatewayv2,
+    applicationautoscaling,
     change_sets,
     devtools,
     ecs,
@@ -13,6 +14,7 @@ from local_aws import (
     iam_resources,
     log_filters,
     moto_gaps,
+    rds,
     secretsmanager,
     servicediscovery,
     stacks,
@@ -22,7 +24,17 @@ from local_aws.moto_adapter import parsing
 # Every type this package emulates or replaces, by module (documentation and tests read this).
 EMULATED_TYPES: tuple[str, ...] = tuple(
     cls.CFN_TYPE
-    for module in (apigatewayv2, servicediscovery, devtools, secretsmanager, ecs, moto_gaps, failure)
+    for module in (
+        apigatewayv2,
+        servicediscovery,
+        devtools,
+        secretsmanager,
+        ecs,
+        moto_gaps,
+        failure,
+        rds,
+        applicationautoscaling,
+    )
     for cls in vars(module).values()
     if isinstance(cls, type)
     and getattr(cls, "__module__", "") == module.__name__

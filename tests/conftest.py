@@ -15,14 +15,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.postgres_support import fresh_database
 from tests.support import ADMIN_NAME, ADMIN_PASSWORD, Server, bearer, login, running_server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One real API process for the API tests: the container's start command on a fresh SQLite file."""
-    with running_server(tmp_path_factory.mktemp("api")) as running:
-        yield running
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real API process per engine for the API tests: the container's start command on a fresh SQLite
+    file, then on a fresh PostgreSQL database (skipped where none is reachable, an error in CI)."""
+    tmp_dir = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == "sqlite":
+        with running_server(tmp_dir) as running:
+            yield running
+    else:
+        with fresh_database() as url, running_server(tmp_dir, database_url=url) as running:
+            yield running
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ from devtools.api_server import (
     server_env,
     signup,
     sqlite_url,
+    start_server,
     unique_name,
+    wait_healthy,
 )
 
 __all__ = [
@@ -30,5 +32,7 @@ __all__ = [
     "server_env",
     "signup",
     "sqlite_url",
+    "start_server",
     "unique_name",
+    "wait_healthy",
 ]

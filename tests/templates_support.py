@@ -35,6 +35,8 @@ CONFIGS = {
         memory=3072,
         interface_endpoints=("servicediscovery",),
     ),
+    # The PostgreSQL mode: RDS and several tasks (troposphere_templates/postgres.py).
+    "postgres": ProjectConfig(region="us-east-1", connection_arn=CONNECTION_ARN, database="postgres"),
 }
 
 

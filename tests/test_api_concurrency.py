@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from app.core.database_url import sync_url
+from tests.postgres_support import fresh_database
 from tests.support import new_user, running_server
 
 pytestmark = pytest.mark.slow  # see conftest.py
@@ -37,8 +40,14 @@ async def writer(base_url: str, headers: dict[str, str], index: int) -> tuple[li
     return acknowledged, failures
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with ExitStack() as stack:
+        yield stack.enter_context(fresh_database()) if request.param == "postgres" else ""
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path, database_url: str) -> None:
+    with running_server(tmp_path, database_url) as server:
         with httpx.Client(base_url=server.base_url) as client:
             users = [new_user(client, f"writer{i}") for i in range(CLIENTS)]
 
@@ -51,9 +60,15 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     failures = [status for _, failed in results for status in failed]
     assert failures == [], f"non-201 answers: {sorted(set(failures))}"
     assert len(acknowledged) >= CLIENTS, "every client got at least one write through"
-    with closing(sqlite3.connect(server.database)) as db:
-        stored = {row[0] for row in db.execute("SELECT id FROM locations")}
-        per_user = dict(db.execute("SELECT user_id, count(*) FROM locations GROUP BY user_id").fetchall())
+    engine = create_engine(sync_url(server.database_url))
+    try:
+        with engine.connect() as db:
+            stored = set(db.execute(text("SELECT id FROM locations")).scalars())
+            per_user = dict(
+                db.execute(text("SELECT user_id, count(*) FROM locations GROUP BY user_id")).all()
+            )
+    finally:
+        engine.dispose()
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged writes are missing"
     assert len(stored) == len(acknowledged), "nothing was stored that was not acknowledged"
     assert set(per_user) == {user["id"] for user, _ in users}

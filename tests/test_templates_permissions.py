@@ -1,8 +1,9 @@
 """The application stack's CloudFormation role, proven complete and scoped from AWS's own specifications.
 
 Required: every create/update/delete handler permission in AWS's resource provider schema of every resource
-type `app.json` uses, plus the caller permissions the API references add (tests/permissions_support.py says
-where each comes from). Each must be granted by the create pipeline's CloudFormation role or excluded in
+type `app.json` uses, in every configuration (each region, Spot, the original sizing, the PostgreSQL mode),
+plus the caller permissions the API references add (tests/permissions_support.py says where each comes from).
+Each must be granted by the create pipeline's CloudFormation role or excluded in
 `troposphere_templates/permission_exclusions.json` with the reason this template cannot need it; the role
 grants nothing else, and each statement names resources as narrowly as the Service Authorization Reference
 lets that action name them.
@@ -28,7 +29,6 @@ from tests.permissions_support import (
 )
 from tests.templates_support import (
     CONFIGS,
-    DEFAULT_IN_EVERY_REGION,
     TEMPLATE_NAMES,
     as_list,
     load,
@@ -57,7 +57,7 @@ def excluded() -> dict[str, str]:
     return {key(action): reason for action, reason in exclusions().items()}
 
 
-@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+@pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_every_required_permission_is_granted_or_excluded_with_a_reason(config: str) -> None:
     required = required_permissions(load(config))
     missing = sorted(
@@ -68,7 +68,7 @@ def test_every_required_permission_is_granted_or_excluded_with_a_reason(config: 
     assert missing == [], "neither granted nor excluded:\n" + "\n".join(missing)
 
 
-@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+@pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_the_role_grants_nothing_the_specifications_do_not_require(config: str) -> None:
     required = required_permissions(load(config))
     unrequired = sorted(set(granted(config)) - set(required))
@@ -78,7 +78,7 @@ def test_the_role_grants_nothing_the_specifications_do_not_require(config: str) 
 
 
 def test_every_exclusion_is_needed_and_names_a_checkable_reason() -> None:
-    required = required_permissions(load("default"))
+    required = {action for config in CONFIGS for action in required_permissions(load(config))}
     for action, reason in exclusions().items():
         assert key(action) in required, f"{action}: no schema or API reference requires it (stale)"
         assert len(reason) >= 30 and "\n" not in reason, f"{action}: a one-line reason a reviewer can check"
@@ -89,7 +89,8 @@ def test_every_exclusion_is_needed_and_names_a_checkable_reason() -> None:
 
 def test_every_resource_type_has_aws_handler_permissions_or_documented_caller_permissions() -> None:
     extra = caller_permissions()
-    for resource_type in sorted({r["Type"] for r in load("default")["Resources"].values()}):
+    types = {r["Type"] for config in CONFIGS for r in load(config)["Resources"].values()}
+    for resource_type in sorted(types):
         assert provider_schema(resource_type)["typeName"] == resource_type
         assert handler_permissions(resource_type) or resource_type in extra, (
             f"{resource_type}: its schema declares no handlers; say what it needs in caller_permissions.json"
@@ -125,7 +126,7 @@ def test_the_properties_an_exclusion_relies_on_are_really_not_set(config: str) -
                         assert node == {}, f"{action} is excluded, but {resource_type}.{path} is set"
 
 
-@pytest.mark.parametrize("config", DEFAULT_IN_EVERY_REGION)
+@pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_each_statement_names_resources_as_narrowly_as_aws_allows(config: str) -> None:
     for statement in role_statements(config):
         actions, resources = as_list(statement["Action"]), as_list(statement["Resource"])
@@ -158,3 +159,32 @@ def test_pass_role_and_service_linked_roles_are_pinned_to_their_services() -> No
     }
     names = statements["ServiceLinkedRoles"]["Condition"]["StringEquals"]["iam:AWSServiceName"]
     assert names == ["ecs.amazonaws.com", "elasticfilesystem.amazonaws.com", "ops.apigateway.amazonaws.com"]
+
+
+def test_the_postgres_mode_grants_no_file_system_and_no_network_interface_changes() -> None:
+    """No EFS in that mode: none of EFS's actions but the one read the Lambda function's schema lists, none
+    of the network-interface calls mount targets make, no EFS service-linked role; RDS's and scaling's
+    instead."""
+    actions = set(granted("postgres"))
+    assert sorted(a for a in actions if a.startswith("elasticfilesystem:")) == [
+        "elasticfilesystem:describemounttargets"
+    ]
+    assert not {a for a in actions if a.startswith("ec2:") and "networkinterface" in a} - {
+        "ec2:describenetworkinterfaces"
+    }
+    statements = {s["Sid"]: s for s in role_statements("postgres")}
+    assert statements["ServiceLinkedRoles"]["Condition"]["StringEquals"]["iam:AWSServiceName"] == [
+        "ecs.amazonaws.com",
+        "ecs.application-autoscaling.amazonaws.com",
+        "ops.apigateway.amazonaws.com",
+        "rds.amazonaws.com",
+    ]
+    assert {"rds:createdbinstance", "application-autoscaling:registerscalabletarget"} <= actions
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_only_ecs_services_are_scaled_as_the_provisioned_concurrency_exclusions_assume(config: str) -> None:
+    assert any("ProvisionedConcurrency" in action for action in exclusions())
+    for target in load(config)["Resources"].values():
+        if target["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget":
+            assert target["Properties"]["ServiceNamespace"] == "ecs"

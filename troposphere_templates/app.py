@@ -33,7 +33,7 @@ from troposphere import (
 from troposphere import apigatewayv2 as apigw
 
 from app.api.route_table import RouteSpec, guarded_route_keys, route_table
-from troposphere_templates import backups, policies
+from troposphere_templates import backups, policies, postgres
 from troposphere_templates.config import (
     CAPACITY_PROVIDERS,
     IMAGE_TAG_PARAMETERS,
@@ -112,10 +112,14 @@ class AppStack:
 
     def __init__(self, config: ProjectConfig) -> None:
         self.config = config
+        tasks = (
+            f"{config.min_tasks}-{config.max_tasks} Fargate tasks" if config.postgres else "one Fargate task"
+        )
+        storage = "RDS PostgreSQL" if config.postgres else "SQLite on EFS"
         self.t = Template(
             Description=(
-                f"{config.project}: REST API on one Fargate task ({config.architecture}, "
-                f"{config.cpu} CPU units / {config.memory} MiB) behind API Gateway, SQLite on EFS"
+                f"{config.project}: REST API on {tasks} ({config.architecture}, "
+                f"{config.cpu} CPU units / {config.memory} MiB) behind API Gateway, {storage}"
             )
         )
 
@@ -134,11 +138,17 @@ class AppStack:
         self._add_security_groups()
         self._add_interface_endpoints()
         self._add_secrets()
-        self._add_file_system()
-        self._add_backups()
+        if self.config.postgres:
+            postgres.add_database(self)
+        else:
+            # SQLite on EFS, with its snapshots in S3 (PostgreSQL has RDS's backups).
+            self._add_file_system()
+            self._add_backups()
         self._add_service_discovery()
         self._add_task()
         self._add_service()
+        if self.config.postgres:
+            postgres.add_autoscaling(self)
         self._add_authorizer()
         self._add_api()
         self._add_outputs()
@@ -253,22 +263,6 @@ class AppStack:
                 ],
             )
         )
-        self.efs_sg = self.add(
-            ec2.SecurityGroup(
-                "FileSystemSecurityGroup",
-                GroupDescription="EFS mount target: NFS from the API task only",
-                VpcId=Ref(self.vpc),
-                SecurityGroupIngress=[
-                    ec2.SecurityGroupRule(
-                        Description="NFS from the API task",
-                        IpProtocol="tcp",
-                        FromPort=EFS_PORT,
-                        ToPort=EFS_PORT,
-                        SourceSecurityGroupId=Ref(self.task_sg),
-                    )
-                ],
-            )
-        )
         # Separate rule resources break the reference cycles between the groups.
         self.add(
             ec2.SecurityGroupEgress(
@@ -290,17 +284,6 @@ class AppStack:
                 FromPort=c.container_port,
                 ToPort=c.container_port,
                 SourceSecurityGroupId=Ref(self.vpc_link_sg),
-            )
-        )
-        self.add(
-            ec2.SecurityGroupEgress(
-                "TaskToFileSystem",
-                GroupId=Ref(self.task_sg),
-                Description="NFS to the EFS mount target",
-                IpProtocol="tcp",
-                FromPort=EFS_PORT,
-                ToPort=EFS_PORT,
-                DestinationSecurityGroupId=Ref(self.efs_sg),
             )
         )
 
@@ -373,6 +356,33 @@ class AppStack:
 
     def _add_file_system(self) -> None:
         c = self.config
+        self.efs_sg = self.add(
+            ec2.SecurityGroup(
+                "FileSystemSecurityGroup",
+                GroupDescription="EFS mount target: NFS from the API task only",
+                VpcId=Ref(self.vpc),
+                SecurityGroupIngress=[
+                    ec2.SecurityGroupRule(
+                        Description="NFS from the API task",
+                        IpProtocol="tcp",
+                        FromPort=EFS_PORT,
+                        ToPort=EFS_PORT,
+                        SourceSecurityGroupId=Ref(self.task_sg),
+                    )
+                ],
+            )
+        )
+        self.add(
+            ec2.SecurityGroupEgress(
+                "TaskToFileSystem",
+                GroupId=Ref(self.task_sg),
+                Description="NFS to the EFS mount target",
+                IpProtocol="tcp",
+                FromPort=EFS_PORT,
+                ToPort=EFS_PORT,
+                DestinationSecurityGroupId=Ref(self.efs_sg),
+            )
+        )
         self.task_role = self.add(
             iam.Role(
                 "TaskRole",
@@ -478,6 +488,8 @@ class AppStack:
             )
         )
         secret_arns = [Ref(self.jwt_secret), Ref(self.admin_password_secret)]
+        if c.postgres:
+            secret_arns.append(postgres.master_secret_arn(self))
         self.execution_role = self.add(
             iam.Role(
                 "TaskExecutionRole",
@@ -503,7 +515,13 @@ class AppStack:
             Environment=[
                 ecs.Environment(Name="APP_ENV", Value="prod"),
                 ecs.Environment(Name="ADMIN_USERNAME", Value=Ref(self.admin_username)),
-                ecs.Environment(Name="DATABASE_URL", Value=f"sqlite+aiosqlite:///{DATA_DIR}/app.db"),
+                *(
+                    postgres.container_environment(self)
+                    if c.postgres
+                    else [
+                        ecs.Environment(Name="DATABASE_URL", Value=f"sqlite+aiosqlite:///{DATA_DIR}/app.db")
+                    ]
+                ),
                 # The login throttle's client address comes from X-Forwarded-For when the peer is in the VPC
                 # (the VPC link's interfaces): safe only because the task's security group admits the VPC
                 # link alone (app/api/guards.py).
@@ -515,8 +533,11 @@ class AppStack:
             Secrets=[
                 ecs.Secret(Name="JWT_SECRET_KEY", ValueFrom=Ref(self.jwt_secret)),
                 ecs.Secret(Name="ADMIN_PASSWORD", ValueFrom=Ref(self.admin_password_secret)),
+                *(postgres.container_secrets(self) if c.postgres else []),
             ],
-            MountPoints=[ecs.MountPoint(SourceVolume="data", ContainerPath=DATA_DIR, ReadOnly=False)],
+            MountPoints=[]
+            if c.postgres
+            else [ecs.MountPoint(SourceVolume="data", ContainerPath=DATA_DIR, ReadOnly=False)],
             HealthCheck=ecs.HealthCheck(
                 Command=[
                     "CMD",
@@ -553,7 +574,9 @@ class AppStack:
                 ExecutionRoleArn=GetAtt(self.execution_role, "Arn"),
                 TaskRoleArn=GetAtt(self.task_role, "Arn"),
                 ContainerDefinitions=[container],
-                Volumes=[
+                Volumes=[]
+                if c.postgres
+                else [
                     ecs.Volume(
                         Name="data",
                         EFSVolumeConfiguration=ecs.EFSVolumeConfiguration(
@@ -586,21 +609,13 @@ class AppStack:
         self.service = self.add(
             ecs.Service(
                 "Service",
-                # The task mounts EFS (with its role's policy) and pulls its image over the internet route.
-                DependsOn=[self.mount_target, self.default_route, self.task_role_policy, self.backup_policy],
                 ServiceName=c.service_name,
                 Cluster=Ref(self.cluster),
                 TaskDefinition=Ref(self.task_definition),
-                DesiredCount=1,
                 CapacityProviderStrategy=[
                     ecs.CapacityProviderStrategyItem(CapacityProvider=Ref(self.capacity_provider), Weight=1)
                 ],
-                # One writer on the SQLite file: stop the old task before the new one starts.
-                DeploymentConfiguration=ecs.DeploymentConfiguration(
-                    MaximumPercent=100,
-                    MinimumHealthyPercent=0,
-                    DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
-                ),
+                **(postgres.service_settings(self) if c.postgres else self._single_task_settings()),
                 NetworkConfiguration=ecs.NetworkConfiguration(
                     AwsvpcConfiguration=ecs.AwsvpcConfiguration(
                         AssignPublicIp="ENABLED",
@@ -619,6 +634,19 @@ class AppStack:
                 EnableECSManagedTags=True,
             )
         )
+
+    def _single_task_settings(self) -> dict[str, Any]:
+        return {
+            # The task mounts EFS (with its role's policy) and pulls its image over the internet route.
+            "DependsOn": [self.mount_target, self.default_route, self.task_role_policy, self.backup_policy],
+            "DesiredCount": 1,
+            # One writer on the SQLite file: stop the old task before the new one starts.
+            "DeploymentConfiguration": ecs.DeploymentConfiguration(
+                MaximumPercent=100,
+                MinimumHealthyPercent=0,
+                DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+            ),
+        }
 
     def _add_authorizer(self) -> None:
         c = self.config
@@ -789,13 +817,16 @@ class AppStack:
             ),
             "JwtSecretArn": (Ref(self.jwt_secret), "Secrets Manager secret holding the JWT signing key"),
             "AdminPasswordSecretArn": (Ref(self.admin_password_secret), "bootstrap admin password secret"),
-            "FileSystemId": (Ref(self.file_system), "EFS file system holding the SQLite database"),
             "ApiLogGroup": (self.config.log_groups["api"], "the API container's log group"),
-            "BackupBucket": (
+        }
+        if self.config.postgres:
+            outputs.update(postgres.outputs(self))
+        else:
+            outputs["FileSystemId"] = (Ref(self.file_system), "EFS file system holding the SQLite database")
+            outputs["BackupBucket"] = (
                 Ref(self.backup_bucket),
                 "S3 bucket of the database snapshots (kept after the stack)",
-            ),
-        }
+            )
         for name, (value, description) in outputs.items():
             self.t.add_output(Output(name, Value=value, Description=description))
 

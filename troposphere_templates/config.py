@@ -18,6 +18,8 @@ from typing import Any
 ARCHITECTURES = ("ARM64", "X86_64")
 CAPACITY_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 PIPELINE_KINDS = ("create", "update", "update-lambda")
+# "sqlite": one task, SQLite on EFS (the cheap default); "postgres": RDS PostgreSQL and several tasks.
+DATABASES = ("sqlite", "postgres")
 # The Dockerfile's targets: both images live in one ECR repository, told apart by the tag's prefix.
 IMAGE_TARGETS = ("api", "authorizer")
 # The shape of a GitHub connection's ARN under either service name (CodeStar Connections was renamed
@@ -146,6 +148,14 @@ class ProjectConfig:
     interface_endpoints: tuple[str, ...] = ()
     vpc_cidr: str = "10.0.0.0/16"
     subnet_cidr: str = "10.0.0.0/24"
+    # PostgreSQL mode (troposphere_templates/postgres.py); ignored in the default SQLite mode.
+    database: str = "sqlite"
+    db_instance_class: str = "db.t4g.micro"
+    db_storage_gb: int = 20
+    db_backup_days: int = 7
+    min_tasks: int = 2
+    max_tasks: int = 4
+    db_subnet_cidrs: tuple[str, ...] = ("10.0.1.0/24", "10.0.2.0/24")
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -165,6 +175,14 @@ class ProjectConfig:
                 "cpu",
                 "memory",
             )
+        if self.database not in DATABASES:
+            raise ConfigError(f"database must be sqlite or postgres, not {self.database!r}", "database")
+        if not 1 <= self.min_tasks <= self.max_tasks:
+            raise ConfigError(
+                f"tasks: need 1 <= min ({self.min_tasks}) <= max ({self.max_tasks})", "min_tasks", "max_tasks"
+            )
+        if self.db_storage_gb < 20:
+            raise ConfigError(f"RDS gp3 storage starts at 20 GB, not {self.db_storage_gb}", "db_storage_gb")
         if self.github_repo.count("/") != 1 or not all(self.github_repo.split("/")):
             raise ConfigError(
                 f"GitHub repository must look like owner/name, not {self.github_repo!r}", "github_repo"
@@ -251,6 +269,19 @@ class ProjectConfig:
     @property
     def admin_password_secret_name(self) -> str:
         return f"{self.project}/admin-password"
+
+    @property
+    def postgres(self) -> bool:
+        return self.database == "postgres"
+
+    @property
+    def db_instance_identifier(self) -> str:
+        return f"{self.project}-db"
+
+    @property
+    def db_name(self) -> str:
+        """Database and master user name: RDS wants letters and digits, starting with a letter."""
+        return "".join(ch for ch in self.project if ch.isalnum()) or "app"
 
     @property
     def role_path(self) -> str:

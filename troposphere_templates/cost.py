@@ -92,6 +92,26 @@ def _fargate(resources: dict[str, Any], parameters: dict[str, Any], prices: dict
     return items
 
 
+def _rds(resources: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]:
+    """PostgreSQL mode: the instance's hours (twice for Multi-AZ) and its provisioned storage."""
+    hours, items = prices["hours_per_month"], []
+    for instance in _of_type(resources, "AWS::RDS::DBInstance"):
+        size = instance["DBInstanceClass"]
+        rate = prices["rds_postgres_single_az_per_hour"].get(size)
+        if rate is None:
+            raise CostError(
+                f"prices.json has no RDS price for {size}: add it to rds_postgres_single_az_per_hour"
+            )
+        zones = 2 if instance.get("MultiAZ") is True else 1
+        multi = " x 2 (Multi-AZ)" if zones == 2 else ""
+        items.append(
+            LineItem(f"RDS PostgreSQL {size}: {hours} h x {_rate(rate)}{multi}", zones * hours * rate)
+        )
+        gb, storage = int(instance.get("AllocatedStorage", 20)), prices["rds_gp3_per_gb_month"]
+        items.append(LineItem(f"RDS gp3 storage: {gb} GB x ${storage:g}{multi}", zones * gb * storage))
+    return items
+
+
 def _image_references(resources: dict[str, Any]) -> list[str]:
     """The ECR image URIs the template runs: task definition containers and image-packaged functions."""
     uris = [
@@ -123,7 +143,7 @@ def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]
     resources = template.get("Resources", {})
     parameters = template.get("Parameters", {})
     hours = prices["hours_per_month"]
-    items = _fargate(resources, parameters, prices)
+    items = _fargate(resources, parameters, prices) + _rds(resources, prices)
 
     public_ips = sum(
         int(_resolve(service.get("DesiredCount", 1), parameters))
@@ -144,7 +164,10 @@ def estimate(template: dict[str, Any], prices: dict[str, Any]) -> list[LineItem]
         int(_resolve(service.get("DesiredCount", 1), parameters)) * len(service.get("ServiceRegistries", []))
         for service in _of_type(resources, "AWS::ECS::Service")
     )
-    secrets = len(_of_type(resources, "AWS::SecretsManager::Secret"))
+    # RDS keeps a managed master password in a secret of its own.
+    secrets = len(_of_type(resources, "AWS::SecretsManager::Secret")) + sum(
+        1 for db in _of_type(resources, "AWS::RDS::DBInstance") if db.get("ManageMasterUserPassword") is True
+    )
     ecr_gb = _ecr_gb(resources, prices)
     efs_gb = len(_of_type(resources, "AWS::EFS::FileSystem")) * prices["efs_stored_gb"]
 
@@ -205,6 +228,14 @@ def report(template_path: Path, prices: dict[str, Any] | None = None) -> str:
         discount = prices["fargate_spot_discount"]
         lines.append(
             f"  assumption: Fargate Spot {discount:.0%} below on-demand (AWS: 'up to 70%'; it varies)"
+        )
+    if _of_type(template.get("Resources", {}), "AWS::RDS::DBInstance"):
+        lines.append(f"  assumption: {prices['assumptions']['rds_backups']}")
+        lines.append(f"  RDS prices: {prices['rds_prices_source']}")
+    for target in _of_type(template.get("Resources", {}), "AWS::ApplicationAutoScaling::ScalableTarget"):
+        lines.append(
+            f"  tasks: {target['MinCapacity']} at idle (counted above), up to {target['MaxCapacity']} "
+            "under CPU load, each extra task at one task's price"
         )
     if any(item.label.startswith("ECR storage") for item in items):
         lines.append(f"  assumption: {prices['assumptions']['ecr_image_gb']}")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import awacs.apigateway as apigateway
+import awacs.application_autoscaling as application_autoscaling
 import awacs.awslambda as awslambda
 import awacs.cloudformation as cloudformation
+import awacs.cloudwatch as cloudwatch
 import awacs.codebuild as codebuild
 import awacs.codeconnections as codeconnections
 import awacs.codestar_connections as codestar_connections
@@ -19,6 +21,7 @@ import awacs.ecr as ecr
 import awacs.elasticfilesystem as efs
 import awacs.iam as iam
 import awacs.logs as logs
+import awacs.rds as rds
 import awacs.route53 as route53
 import awacs.s3 as s3
 import awacs.secretsmanager as secretsmanager
@@ -285,13 +288,32 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
     project's names wherever the Service Authorization Reference lets an action name a resource; the
     statements on `*` hold only actions that name none there. No condition pins a region: Route 53 is global
     (its calls go to us-east-1 whatever the stack's region), and the ARNs already carry the stack's region.
+
+    The PostgreSQL mode has no file system: no EFS action and none of the network-interface calls that only
+    EFS mount targets make with the caller's rights; it adds `postgres_statements` instead (the proof covers
+    every configuration of tests/templates_support.py, this one included).
     """
     arn = "arn:${AWS::Partition}"
     here = "${AWS::Region}:${AWS::AccountId}"
     project = config.project
     project_roles = Sub(f"{arn}:iam::${{AWS::AccountId}}:role{config.role_path}*")
     cluster, service = config.cluster_name, config.service_name
-    return document(
+    efs_mode = not config.postgres
+    # Made by EFS mount targets with the caller's rights (caller_permissions.json).
+    mount_target_network = [
+        "CreateNetworkInterface",
+        "DeleteNetworkInterface",
+        "ModifyNetworkInterfaceAttribute",
+    ]
+    service_linked = ["ecs.amazonaws.com", "elasticfilesystem.amazonaws.com", "ops.apigateway.amazonaws.com"]
+    if config.postgres:
+        service_linked = [
+            "ecs.amazonaws.com",
+            "ecs.application-autoscaling.amazonaws.com",
+            "ops.apigateway.amazonaws.com",
+            "rds.amazonaws.com",
+        ]
+    statements = [
         Statement(
             Sid="NetworkInTheStackRegion",
             Effect=Allow,
@@ -302,7 +324,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 "AuthorizeSecurityGroupEgress",
                 "AuthorizeSecurityGroupIngress",
                 "CreateInternetGateway",
-                "CreateNetworkInterface",
+                *(mount_target_network[:1] if efs_mode else []),
                 "CreateRoute",
                 "CreateRouteTable",
                 "CreateSecurityGroup",
@@ -311,7 +333,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 "CreateVpc",
                 "CreateVpcEndpoint",
                 "DeleteInternetGateway",
-                "DeleteNetworkInterface",
+                *(mount_target_network[1:2] if efs_mode else []),
                 "DeleteRoute",
                 "DeleteRouteTable",
                 "DeleteSecurityGroup",
@@ -321,7 +343,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 "DeleteVpcEndpoints",
                 "DetachInternetGateway",
                 "DisassociateRouteTable",
-                "ModifyNetworkInterfaceAttribute",
+                *(mount_target_network[2:] if efs_mode else []),
                 "ModifySubnetAttribute",
                 "ModifyVpcAttribute",
                 "ModifyVpcEndpoint",
@@ -336,7 +358,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 Sub(f"{arn}:ec2:{here}:{kind}/*")
                 for kind in (
                     "internet-gateway",
-                    "network-interface",
+                    *(["network-interface"] if efs_mode else []),
                     "route-table",
                     "security-group",
                     "security-group-rule",
@@ -357,7 +379,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                     "ec2",
                     "DescribeInstances",
                     "DescribeInternetGateways",
-                    "DescribeNetworkInterfaceAttribute",
+                    *(["DescribeNetworkInterfaceAttribute"] if efs_mode else []),
                     "DescribeNetworkInterfaces",
                     "DescribeRegions",
                     "DescribeRouteTables",
@@ -369,7 +391,7 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                     "DescribeVpnGateways",
                 ),
                 *_actions("ecs", "DeregisterTaskDefinition", "DescribeTaskDefinition", "PutAccountSetting"),
-                efs.CreateFileSystem,
+                *([efs.CreateFileSystem] if efs_mode else []),
                 *_actions(
                     "logs",
                     "CreateLogDelivery",
@@ -394,40 +416,6 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 ),
             ],
             Resource=["*"],
-        ),
-        Statement(
-            Sid="FileSystemInTheStackRegion",
-            Effect=Allow,
-            Action=_actions(
-                "elasticfilesystem",
-                "CreateAccessPoint",
-                "CreateMountTarget",
-                "DeleteAccessPoint",
-                "DeleteFileSystem",
-                "DeleteFileSystemPolicy",
-                "DeleteMountTarget",
-                "DeleteTags",
-                "DescribeAccessPoints",
-                "DescribeBackupPolicy",
-                "DescribeFileSystemPolicy",
-                "DescribeFileSystems",
-                "DescribeLifecycleConfiguration",
-                "DescribeMountTargetSecurityGroups",
-                "DescribeMountTargets",
-                "DescribeReplicationConfigurations",
-                "ListTagsForResource",
-                "ModifyMountTargetSecurityGroups",
-                "PutBackupPolicy",
-                "PutFileSystemPolicy",
-                "PutLifecycleConfiguration",
-                "TagResource",
-                "UntagResource",
-                "UpdateFileSystem",
-            ),
-            Resource=[
-                Sub(f"{arn}:elasticfilesystem:{here}:file-system/*"),
-                Sub(f"{arn}:elasticfilesystem:{here}:access-point/*"),
-            ],
         ),
         Statement(
             Sid="ServiceDiscoveryInTheStackRegion",
@@ -513,18 +501,14 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 StringEquals("iam:PassedToService", ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"])
             ),
         ),
-        # Created on first use in an account: the VPC link's (API Gateway), ECS's and EFS's own roles.
+        # Created on first use in an account: the VPC link's (API Gateway), ECS's, and EFS's or else RDS's and
+        # Application Auto Scaling's own roles.
         Statement(
             Sid="ServiceLinkedRoles",
             Effect=Allow,
             Action=[iam.CreateServiceLinkedRole],
             Resource=[Sub(f"{arn}:iam::${{AWS::AccountId}}:role/aws-service-role/*")],
-            Condition=Condition(
-                StringEquals(
-                    "iam:AWSServiceName",
-                    ["ecs.amazonaws.com", "elasticfilesystem.amazonaws.com", "ops.apigateway.amazonaws.com"],
-                )
-            ),
+            Condition=Condition(StringEquals("iam:AWSServiceName", service_linked)),
         ),
         # The VPC link's delete handler removes API Gateway's role once no VPC link uses it.
         Statement(
@@ -634,4 +618,171 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
                 Sub(f"{arn}:apigateway:${{AWS::Region}}::/tags/*"),
             ],
         ),
+    ]
+    if efs_mode:
+        statements.append(file_system_statement(here))
+    else:
+        statements += postgres_statements(config)
+    return document(*statements)
+
+
+def file_system_statement(here: str) -> Statement:
+    arn = "arn:${AWS::Partition}"
+    return Statement(
+        Sid="FileSystemInTheStackRegion",
+        Effect=Allow,
+        Action=_actions(
+            "elasticfilesystem",
+            "CreateAccessPoint",
+            "CreateMountTarget",
+            "DeleteAccessPoint",
+            "DeleteFileSystem",
+            "DeleteFileSystemPolicy",
+            "DeleteMountTarget",
+            "DeleteTags",
+            "DescribeAccessPoints",
+            "DescribeBackupPolicy",
+            "DescribeFileSystemPolicy",
+            "DescribeFileSystems",
+            "DescribeLifecycleConfiguration",
+            "DescribeMountTargetSecurityGroups",
+            "DescribeMountTargets",
+            "DescribeReplicationConfigurations",
+            "ListTagsForResource",
+            "ModifyMountTargetSecurityGroups",
+            "PutBackupPolicy",
+            "PutFileSystemPolicy",
+            "PutLifecycleConfiguration",
+            "TagResource",
+            "UntagResource",
+            "UpdateFileSystem",
+        ),
+        Resource=[
+            Sub(f"{arn}:elasticfilesystem:{here}:file-system/*"),
+            Sub(f"{arn}:elasticfilesystem:{here}:access-point/*"),
+        ],
     )
+
+
+def postgres_statements(config: ProjectConfig) -> list[Statement]:
+    """What CloudFormation needs beyond `app_stack_deployer` for the PostgreSQL mode (troposphere_templates/
+    postgres.py): the RDS instance and its subnet group, the master-password secret RDS creates, and the
+    service's autoscaling. Actions from the resource provider schemas' handlers (AWS::RDS::DBInstance,
+    AWS::RDS::DBSubnetGroup, AWS::ApplicationAutoScaling::ScalableTarget / ScalingPolicy), each on this
+    project's instance where the action names one; `*` only for actions that name no resource type in the
+    Service Authorization Reference. No KMS grant: the instance and its secret use the AWS managed keys
+    (aws/rds, aws/secretsmanager), whose key policies let the account use them through those services.
+    """
+    arn = "arn:${AWS::Partition}"
+    here = "${AWS::Region}:${AWS::AccountId}"
+    db_instance_identifier, cluster, service = (
+        config.db_instance_identifier,
+        config.cluster_name,
+        config.service_name,
+    )
+    return [
+        Statement(
+            Sid="DatabaseInstance",
+            Effect=Allow,
+            Action=[
+                rds.AddTagsToResource,
+                rds.AddRoleToDBInstance,
+                rds.CreateDBInstance,
+                rds.CreateDBInstanceReadReplica,
+                rds.CreateDBSnapshot,  # the final snapshot of DeletionPolicy: Snapshot
+                rds.CreateDBSubnetGroup,
+                rds.DeleteDBInstance,
+                rds.DeleteDBSubnetGroup,
+                rds.DescribeDBClusters,
+                rds.DescribeDBInstances,
+                rds.DescribeDBParameterGroups,
+                rds.DescribeDBSnapshots,
+                rds.DescribeDBSubnetGroups,
+                rds.ListTagsForResource,
+                rds.ModifyDBInstance,
+                rds.ModifyDBSubnetGroup,
+                rds.PromoteReadReplica,
+                rds.RebootDBInstance,
+                rds.RemoveRoleFromDBInstance,
+                rds.RemoveTagsFromResource,
+                rds.RestoreDBInstanceFromDBSnapshot,
+                rds.RestoreDBInstanceToPointInTime,
+                rds.StartDBInstanceAutomatedBackupsReplication,
+                rds.StopDBInstanceAutomatedBackupsReplication,
+            ],
+            # CloudFormation names the subnet group and the final snapshot; RDS names the default parameter
+            # and option groups.
+            Resource=[
+                Sub(f"{arn}:rds:{here}:db:{db_instance_identifier}"),
+                Sub(f"{arn}:rds:{here}:subgrp:*"),
+                Sub(f"{arn}:rds:{here}:snapshot:*"),
+                Sub(f"{arn}:rds:{here}:pg:default.*"),
+                Sub(f"{arn}:rds:{here}:og:default:*"),
+            ],
+        ),
+        Statement(
+            Sid="DatabaseDescribe",
+            Effect=Allow,
+            Action=[
+                rds.DescribeDBClusterSnapshots,
+                rds.DescribeDBEngineVersions,
+                rds.DescribeDBInstanceAutomatedBackups,
+                rds.DescribeEvents,
+                Action("ec2", "DescribeAccountAttributes"),
+                Action("ec2", "DescribeAvailabilityZones"),
+                iam.ListRoles,
+                cloudwatch.GetMetricData,
+                application_autoscaling.DescribeScalableTargets,
+                application_autoscaling.DescribeScalingPolicies,
+                application_autoscaling.DescribeScheduledActions,
+            ],
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="DatabaseVpc",
+            Effect=Allow,
+            Action=[Action("ec2", "DescribeVpcAttribute")],
+            Resource=[Sub(f"{arn}:ec2:{here}:vpc/*")],
+        ),
+        # RDS creates the master user's secret (named rds!db-<id>) with the caller's rights.
+        Statement(
+            Sid="DatabaseMasterSecret",
+            Effect=Allow,
+            Action=[
+                secretsmanager.CreateSecret,
+                secretsmanager.DeleteSecret,
+                secretsmanager.DescribeSecret,
+                secretsmanager.TagResource,
+            ],
+            Resource=[Sub(f"{arn}:secretsmanager:{here}:secret:rds!db-*")],
+        ),
+        # The one EFS action left: AWS::Lambda::Function's handlers list it (for FileSystemConfigs, which the
+        # authorizer does not set); it only reads, and an exclusion cannot differ between modes.
+        Statement(
+            Sid="FunctionFileSystemCheck",
+            Effect=Allow,
+            Action=[efs.DescribeMountTargets],
+            Resource=[Sub(f"{arn}:elasticfilesystem:{here}:file-system/*")],
+        ),
+        # Scalable targets get generated ids.
+        Statement(
+            Sid="ServiceAutoScaling",
+            Effect=Allow,
+            Action=[
+                application_autoscaling.DeleteScalingPolicy,
+                application_autoscaling.DeleteScheduledAction,
+                application_autoscaling.DeregisterScalableTarget,
+                application_autoscaling.PutScalingPolicy,
+                application_autoscaling.PutScheduledAction,
+                application_autoscaling.RegisterScalableTarget,
+            ],
+            Resource=[Sub(f"{arn}:application-autoscaling:{here}:scalable-target/*")],
+        ),
+        # Target tracking creates its alarms with the caller's rights, named after the service.
+        Statement(
+            Sid="ServiceScalingAlarms",
+            Effect=Allow,
+            Action=[cloudwatch.DeleteAlarms, cloudwatch.DescribeAlarms, cloudwatch.PutMetricAlarm],
+            Resource=[Sub(f"{arn}:cloudwatch:{here}:alarm:TargetTracking-service/{cluster}/{service}-*")],
+        ),
+    ]

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.database_url import postgres_url_from_parts
+
 DEFAULT_DATABASE_PATH = Path("data") / "app.db"
 MIN_SECRET_LENGTH = 32
 
@@ -27,6 +29,16 @@ class DatabaseSettings(BaseSettings):
     # "full" fsyncs the WAL at every commit, so an acknowledged write survives a crash of the machine, not
     # only of the process; "normal" exists to measure what that costs (`invoke bench`). See app/core/db.py.
     sqlite_synchronous: Literal["full", "normal"] = "full"
+    # PostgreSQL from parts, as ECS passes them: the host, port and name as plain environment, the user and
+    # password from the RDS-managed secret (see app/core/database_url.py). Set these or DATABASE_URL.
+    database_host: str | None = None
+    database_port: int = Field(default=5432, ge=1, le=65535)
+    database_name: str | None = None
+    database_user: str | None = None
+    database_password: str | None = None
+    database_sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    # The RDS-managed secret the password comes from: read again when RDS has rotated it (database_secret.py).
+    database_secret_arn: str | None = None
 
     # Who may set X-Forwarded-For: comma-separated proxy addresses or networks. Empty (the default) trusts
     # nobody, so a direct client cannot choose the address it is throttled by. The task on AWS names the VPC's
@@ -45,6 +57,21 @@ class DatabaseSettings(BaseSettings):
     signup_free_per_client: int = Field(default=10, ge=1)
     # Failures older than this are forgotten (the counts restart).
     throttle_window_seconds: int = Field(default=60 * 60, ge=1)
+
+    @model_validator(mode="after")
+    def _database_url_from_parts(self) -> DatabaseSettings:
+        if self.database_host:
+            if "database_url" in self.model_fields_set and self.database_url:  # an empty one counts as unset
+                raise ValueError("set DATABASE_URL or DATABASE_HOST (with its parts), not both")
+            self.database_url = postgres_url_from_parts(
+                host=self.database_host,
+                port=self.database_port,
+                name=self.database_name,
+                user=self.database_user,
+                password=self.database_password,
+                sslmode=self.database_sslmode,
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

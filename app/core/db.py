@@ -132,6 +132,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
         ensure_sqlite_directory(settings.database_url)
         # One connection: SQLite has one writer, and EXCLUSIVE locking lets only one connection in at all.
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=30, pool_reset_on_return=None)
+    else:
+        # Each task keeps up to 10 connections, so 4 tasks stay far below a db.t4g.micro's max_connections
+        # (RDS: memory / 9531392, about 110 for 1 GiB). pre_ping replaces a connection the server closed (a
+        # reboot, a failover) instead of failing the request that drew it.
+        kwargs.update(pool_size=5, max_overflow=5, pool_timeout=30, pool_pre_ping=True)
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         install_sqlite_pragmas(
@@ -143,6 +148,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         database = sqlite_file(settings.database_url)
         if database is not None:
             guard_sqlite_file(engine.sync_engine, database)
+    if settings.database_secret_arn:
+        from app.core.database_secret import DatabaseSecret, install_secret_refresh
+
+        install_secret_refresh(engine.sync_engine, DatabaseSecret(settings.database_secret_arn))
     return engine
 
 

@@ -15,11 +15,14 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# BIGINT ids on PostgreSQL (see app/models.py: Id); on SQLite the type is unchanged.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
         "users",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", Id, nullable=False),
         sa.Column("user_name", sa.String(length=64), nullable=False),
         sa.Column("password_hash", sa.String(length=60), nullable=False),
         sa.Column("role", sa.String(length=16), server_default="user", nullable=False),
@@ -37,8 +40,8 @@ def upgrade() -> None:
 
     op.create_table(
         "locations",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("id", Id, nullable=False),
+        sa.Column("user_id", Id, nullable=False),
         sa.Column("lat", sa.Float(), nullable=False),
         sa.Column("lng", sa.Float(), nullable=False),
         sa.Column(

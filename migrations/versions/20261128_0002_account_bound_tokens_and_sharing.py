@@ -21,6 +21,9 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# BIGINT ids on PostgreSQL (see app/models.py: Id); on SQLite the type is unchanged.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 class CaseDuplicateNames(Exception):
     """User names that differ only in case cannot get the case-insensitive unique index."""
@@ -59,8 +62,8 @@ def upgrade() -> None:
 
     op.create_table(
         "location_shares",
-        sa.Column("owner_id", sa.Integer(), nullable=False),
-        sa.Column("viewer_id", sa.Integer(), nullable=False),
+        sa.Column("owner_id", Id, nullable=False),
+        sa.Column("viewer_id", Id, nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

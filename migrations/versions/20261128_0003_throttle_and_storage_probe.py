@@ -15,6 +15,9 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# BIGINT ids on PostgreSQL (see app/models.py: Id); on SQLite the type is unchanged.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -27,7 +30,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "storage_probe",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", Id, nullable=False),
         sa.Column("written_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_storage_probe")),
     )
