@@ -127,7 +127,7 @@ def app_template(template: str = "", database: str = "") -> Iterator[tuple[Path,
     from troposphere_templates.render import render_all
 
     if template and database:
-        raise LifecycleError(
+        raise LifecycleError("give --template (a rendered template) or --database (a mode), not both")
             "give --template (a rendered template) or --database (a mode to render), not both"
         )
     if database:
