@@ -128,8 +128,6 @@ def app_template(template: str = "", database: str = "") -> Iterator[tuple[Path,
 
     if template and database:
         raise LifecycleError("give --template (a rendered template) or --database (a mode), not both")
-            "give --template (a rendered template) or --database (a mode to render), not both"
-        )
     if database:
         config = project_config({"database": database.lower()})
         with tempfile.TemporaryDirectory() as folder:
