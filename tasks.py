@@ -685,6 +685,7 @@ def diff(
     architecture: str = "",
     capacity_provider: str = "",
     image_tag: str = "",
+    database: str = "",
     out: str = "build/templates",
 ) -> None:
     """Show what `invoke deploy` with the same options would change; exit 1 when something would."""
