@@ -523,9 +523,10 @@ def backup(
     with aws_errors():
         target, aws = _backup_target(local, region, profile, endpoint_url)
         if aws is None:
-            admin = os.environ.get("ADMIN_USERNAME"), os.environ.get("ADMIN_PASSWORD")
+            username, password = os.environ.get("ADMIN_USERNAME"), os.environ.get("ADMIN_PASSWORD")
+            admin = (username, password) if username and password else None
             store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
-            print(backup_local(target, store, url or LOCAL_API, admin if all(admin) else None))
+            print(backup_local(target, store, url or LOCAL_API, admin))
         else:
             print(backup_remote(target, aws, url))
 

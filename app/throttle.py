@@ -30,15 +30,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from typing import cast
 
-from sqlalchemy import TextClause, delete, select, text, update
+from sqlalchemy import Table, TextClause, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.coalesce import Coalescer
 from app.core.config import Settings
 from app.models import LoginThrottle
 
-THROTTLE = LoginThrottle.__table__
+# The declarative base types __table__ as a FromClause; a class mapped by __tablename__ always has a Table.
+THROTTLE = cast(Table, LoginThrottle.__table__)
 
 # How long an address stays "known" to an account after its last successful login.
 KNOWN_CLIENT_SECONDS = 90 * 24 * 3600
@@ -189,9 +191,11 @@ class Throttle:
     async def _charge(self, connection: AsyncConnection, guarded: dict[str, Kind], now: float) -> None:
         """Charge every counter in one transaction; if any turned out blocked, charge none and raise."""
         keys = sorted(guarded)  # one lock order for every process (PostgreSQL row locks)
-        parameters = {f"key{i}": key for i, key in enumerate(keys)}
+        parameters: dict[str, str | float] = {f"key{i}": key for i, key in enumerate(keys)}
         parameters.update(now=now, forget_before=now - self._window)
-        charged = dict((await connection.execute(_charge_statement(len(keys)), parameters)).all())
+        charged: dict[str, int] = dict(
+            (await connection.execute(_charge_statement(len(keys)), parameters)).all()
+        )
         if len(charged) < len(keys):  # another request blocked one since the check
             await connection.rollback()
             _raise_if_blocked(await self._blocked_until(connection, keys), guarded, now)

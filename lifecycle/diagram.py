@@ -59,7 +59,8 @@ def draw(template: Path, out_dir: Path, name: str = DIAGRAM_NAME) -> list[Path]:
 
 def graph_of(svg: str) -> tuple[set[str], set[str]]:
     """The nodes and edges of a Graphviz SVG, by their titles (resource ids and `a->b`)."""
-    nodes, edges = set(), set()
+    nodes: set[str] = set()
+    edges: set[str] = set()
     for kind, title in _TITLE.findall(svg):
         title = title.replace("&#45;", "-").replace("&gt;", ">")
         (nodes if kind == "node" else edges).add(title)

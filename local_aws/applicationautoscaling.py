@@ -43,7 +43,8 @@ class ScalableTarget(Emulated, CloudFormationModel):
             min_capacity=int(props["MinCapacity"]),
             max_capacity=int(props["MaxCapacity"]),
             role_arn=props.get("RoleARN", ""),
-            suspended_state=props.get("SuspendedState"),
+            # moto's own handler passes None for an absent SuspendedState, though it annotates str.
+            suspended_state=props.get("SuspendedState"),  # type: ignore[arg-type]
         )
 
     def update(self, name: str, props: dict[str, Any], account_id: str, region_name: str) -> ScalableTarget:
@@ -83,7 +84,12 @@ class ScalingPolicy(Emulated, CloudFormationModel):
             "TargetTrackingScalingPolicyConfiguration", props.get("StepScalingPolicyConfiguration")
         )
         policy = _backend(account_id, region_name).put_scaling_policy(
-            props["PolicyName"], namespace, resource_id, dimension, body, policy_type
+            props["PolicyName"],
+            namespace,
+            resource_id,
+            dimension,
+            body,  # type: ignore[arg-type]  # moto's handler too passes None for an absent body
+            policy_type,
         )
         return cls(policy.policy_arn, props["PolicyName"], namespace, resource_id, dimension)
 

@@ -22,6 +22,7 @@ from local_aws.moto_adapter import (
     Change,
     ChangeSet,
     CloudFormationBackend,
+    set_undeclared,
 )
 from local_aws.stacks import dependencies
 
@@ -95,11 +96,9 @@ def _replacement(details: list[dict]) -> str:
 
 
 def _annotate(change: Change, physical_id: str, details: list[dict], scope: list[str]) -> Change:
-    change.physical_resource_id = physical_id or None
-    change.scope = scope
-    change.details = details
+    set_undeclared(change, physical_resource_id=physical_id or None, scope=scope, details=details)
     if change.action == "Modify":
-        change.replacement = _replacement(details)
+        set_undeclared(change, replacement=_replacement(details))
     return change
 
 
@@ -144,7 +143,7 @@ def change_set_diff(self: ChangeSet) -> list[Change]:
             )
             changes.append(change)
             listed.add(logical_id)
-            if change.replacement == "True":
+            if _replacement(details) == "True":  # the replacement _annotate just gave this Modify
                 replaced.add(logical_id)
     # A resource referencing a replaced one gets a new value for that reference once the replacement exists
     # (one level, enough for the templates here: a service on its task definition).

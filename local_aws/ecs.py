@@ -22,6 +22,8 @@ from local_aws.moto_adapter import (
     ec2_backends,
     ecs_backends,
     mock_random,
+    patch,
+    set_undeclared,
     state_manager,
     utcnow,
     validate_network,
@@ -172,8 +174,11 @@ def keep_tasks_running() -> None:
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 2**31})
     # moto's awsvpc task reads its network interface's private DNS name, which moto's interface lacks.
     if not hasattr(NetworkInterface, "private_dns_name"):
-        NetworkInterface.private_dns_name = property(  # type: ignore[attr-defined]
-            lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"
+        patch(
+            NetworkInterface,
+            "private_dns_name",
+            property(lambda eni: f"ip-{eni.private_ip_address.replace('.', '-')}.ec2.internal"),
+            new=True,
         )
 
 
@@ -230,7 +235,7 @@ def _deploy(backend: EC2ContainerServiceBackend, service: Any) -> None:
             started_by=deployment_id,
             networking_configuration=service.network_configuration or None,
         )
-        task.created_at = task.started_at = now
+        set_undeclared(task, created_at=now, started_at=now)
         for container in task.containers:
             container.last_status = "RUNNING"
         backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task

@@ -196,6 +196,13 @@ def patch(owner: Any, name: str, replacement: Any, *, new: bool = False) -> None
 # --- moto's private state that local_aws reads or writes ---------------------------------------------------
 
 
+def set_undeclared(model: Any, **values: Any) -> None:
+    """Set attributes that moto's responses read but its model class never declares (a task's times, a change
+    set's change details), so that the type checker sees no attribute moto lacks."""
+    for name, value in values.items():
+        setattr(model, name, value)
+
+
 def keep(model: Any, name: str, value: Any) -> None:
     """local_aws's own state on a moto object (the properties a resource was made from, a stack's outputs)."""
     setattr(model, f"_local_aws_{name}", value)

@@ -48,7 +48,7 @@ class DBInstance(Emulated, CloudFormationModel):
         self.deletion_policy = "Delete"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],

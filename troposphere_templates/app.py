@@ -27,6 +27,7 @@ from troposphere import (
     encode_to_dict,
     iam,
     logs,
+    rds,
     secretsmanager,
     servicediscovery,
 )
@@ -109,6 +110,8 @@ def app_parameter_values(config: ProjectConfig) -> dict[str, str]:
 
 class AppStack:
     """Builds the template; each `_add_*` method adds one part and keeps the objects later parts reference."""
+
+    database: rds.DBInstance  # set by postgres.add_database, only for config.postgres
 
     def __init__(self, config: ProjectConfig) -> None:
         self.config = config

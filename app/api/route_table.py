@@ -65,7 +65,7 @@ def guarded_route_keys(routers: Iterable[APIRouter] | None = None) -> list[str]:
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute) and _guarded(route.dependant)
-        for method in route.methods
+        for method in route.methods or ()  # APIRoute always sets methods; Starlette's type allows None
         if method != "HEAD"
     }
     return sorted(keys)

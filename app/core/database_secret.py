@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event
+
+if TYPE_CHECKING:  # boto3-stubs is a dev dependency; the image has only botocore
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 class DatabaseSecret:
@@ -33,7 +36,10 @@ class DatabaseSecret:
         import botocore.session
 
         region = self.secret_arn.split(":")[3]  # arn:partition:secretsmanager:<region>:account:secret:name
-        client = botocore.session.get_session().create_client("secretsmanager", region_name=region)
+        client = cast(
+            "SecretsManagerClient",
+            botocore.session.get_session().create_client("secretsmanager", region_name=region),
+        )
         value = client.get_secret_value(SecretId=self.secret_arn)["SecretString"]
         document = json.loads(value)
         with self._lock:
