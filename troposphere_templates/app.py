@@ -522,16 +522,17 @@ class AppStack:
                     postgres.container_environment(self)
                     if c.postgres
                     else [
-                        ecs.Environment(Name="DATABASE_URL", Value=f"sqlite+aiosqlite:///{DATA_DIR}/app.db")
+                        ecs.Environment(Name="DATABASE_URL", Value=f"sqlite+aiosqlite:///{DATA_DIR}/app.db"),
+                        # The SQLite file's snapshots (PostgreSQL mode has RDS's backups instead).
+                        ecs.Environment(Name="BACKUP_BUCKET", Value=Ref(self.backup_bucket)),
+                        ecs.Environment(Name="BACKUP_PREFIX", Value=backups.BACKUP_PREFIX),
+                        ecs.Environment(Name="AWS_DEFAULT_REGION", Value=Ref("AWS::Region")),
                     ]
                 ),
                 # The login throttle's client address comes from X-Forwarded-For when the peer is in the VPC
                 # (the VPC link's interfaces): safe only because the task's security group admits the VPC
                 # link alone (app/api/guards.py).
                 ecs.Environment(Name="FORWARDED_ALLOW_IPS", Value=c.vpc_cidr),
-                ecs.Environment(Name="BACKUP_BUCKET", Value=Ref(self.backup_bucket)),
-                ecs.Environment(Name="BACKUP_PREFIX", Value=backups.BACKUP_PREFIX),
-                ecs.Environment(Name="AWS_DEFAULT_REGION", Value=Ref("AWS::Region")),
             ],
             Secrets=[
                 ecs.Secret(Name="JWT_SECRET_KEY", ValueFrom=Ref(self.jwt_secret)),

@@ -585,27 +585,6 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
             ],
             Resource=[ecr_repository_arn(config.ecr_repository)],
         ),
-        # CloudFormation names the bucket `<stack>-backupbucket-<random>` (troposphere_templates/backups.py).
-        Statement(
-            Sid="BackupBucket",
-            Effect=Allow,
-            Action=[
-                s3.CreateBucket,
-                s3.DeleteBucket,
-                s3.DeleteBucketPolicy,
-                s3.GetBucketAcl,
-                s3.GetBucketPolicy,
-                s3.ListBucket,
-                s3.PutBucketOwnershipControls,
-                s3.PutBucketPolicy,
-                s3.PutBucketPublicAccessBlock,
-                s3.PutBucketTagging,
-                s3.PutBucketVersioning,
-                s3.PutEncryptionConfiguration,
-                s3.PutLifecycleConfiguration,
-            ],
-            Resource=[Sub(f"{arn}:s3:::{config.app_stack.lower()}-backupbucket-*")],
-        ),
         Statement(
             Sid="HttpApi",
             Effect=Allow,
@@ -620,10 +599,36 @@ def app_stack_deployer(config: ProjectConfig) -> PolicyDocument:
         ),
     ]
     if efs_mode:
-        statements.append(file_system_statement(here))
+        # The SQLite file's snapshots go to a bucket of the stack (PostgreSQL mode has RDS's backups).
+        statements += [file_system_statement(here), backup_bucket_statement(config)]
     else:
         statements += postgres_statements(config)
     return document(*statements)
+
+
+def backup_bucket_statement(config: ProjectConfig) -> Statement:
+    arn = "arn:${AWS::Partition}"
+    # CloudFormation names the bucket `<stack>-backupbucket-<random>` (troposphere_templates/backups.py).
+    return Statement(
+        Sid="BackupBucket",
+        Effect=Allow,
+        Action=[
+            s3.CreateBucket,
+            s3.DeleteBucket,
+            s3.DeleteBucketPolicy,
+            s3.GetBucketAcl,
+            s3.GetBucketPolicy,
+            s3.ListBucket,
+            s3.PutBucketOwnershipControls,
+            s3.PutBucketPolicy,
+            s3.PutBucketPublicAccessBlock,
+            s3.PutBucketTagging,
+            s3.PutBucketVersioning,
+            s3.PutEncryptionConfiguration,
+            s3.PutLifecycleConfiguration,
+        ],
+        Resource=[Sub(f"{arn}:s3:::{config.app_stack.lower()}-backupbucket-*")],
+    )
 
 
 def file_system_statement(here: str) -> Statement:
