@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
-from moto.core.common_models import CloudFormationModel
-
 from local_aws._base import Emulated, ReplacementRequired
+from local_aws.moto_adapter import (
+    ApplicationAutoscalingBackend,
+    CloudFormationModel,
+    applicationautoscaling_backends,
+)
 
 
 def _backend(account_id: str, region_name: str) -> ApplicationAutoscalingBackend:

@@ -35,6 +35,7 @@ check_version()
 from moto.apigatewayv2.exceptions import ApiNotFound
 from moto.apigatewayv2.models import ApiGatewayV2Backend, apigatewayv2_backends
 from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
 from moto.awslambda.models import lambda_backends
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
@@ -79,6 +80,7 @@ from moto.moto_api import state_manager
 from moto.moto_api._internal import mock_random
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.rds.models import RDSBackend, rds_backends
 from moto.route53.models import route53_backends
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend, secretsmanager_backends
@@ -94,6 +96,8 @@ __all__ = [
     "ApiGatewayV2Backend",
     "ApiGatewayV2Response",
     "ApiNotFound",
+    "applicationautoscaling_backends",
+    "ApplicationAutoscalingBackend",
     "cfn_responses",
     "Change",
     "ChangeSet",
@@ -141,6 +145,8 @@ __all__ = [
     "parsed_resources",
     "parsing",
     "patch",
+    "rds_backends",
+    "RDSBackend",
     "rebuild_outputs",
     "ReportingMotoServer",
     "reset_backends",

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.core.common_models import CloudFormationModel
-from moto.rds.models import RDSBackend, rds_backends
-
 from local_aws._base import Emulated, ReplacementRequired
 from local_aws._props import as_bool
+from local_aws.moto_adapter import CloudFormationModel, RDSBackend, rds_backends
 
 # Changing any of these replaces an instance on AWS (the resource schema's createOnlyProperties).
 CREATE_ONLY = (
