@@ -269,12 +269,24 @@ def bench_guessing(bench: Bench, workdir: Path) -> list[Measurement]:
     return [guessers_result, owner_result]
 
 
+def shared_targets(client: httpx.Client, reader: str, count: int = 3) -> list[dict]:
+    """`count` new users who share their location with `reader`: locations are private unless shared, so a
+    get_locations of anyone else's would measure empty answers."""
+    targets = []
+    for _ in range(count):
+        user, headers = new_user(client, "target", PASSWORD)
+        client.put(f"/location/shared_with/{reader}", headers=headers).raise_for_status()
+        targets.append(user)
+    return targets
+
+
 def bench_journal(bench: Bench, workdir: Path, journal: str, full: bool) -> list[Measurement]:
     label = "" if journal == "wal-exclusive" else f" ({journal} journal)"
     results = []
     with server_on(workdir, journal) as server, httpx.Client(base_url=server.base_url) as client:
-        token = new_user(client, "writer", PASSWORD)[1]["Authorization"].removeprefix("Bearer ")
-        targets = [new_user(client, "target", PASSWORD)[0] for _ in range(3)]
+        writer, writer_headers = new_user(client, "writer", PASSWORD)
+        token = writer_headers["Authorization"].removeprefix("Bearer ")
+        targets = shared_targets(client, writer["user_name"])
         target_ids = [user["id"] for user in targets]
         if not full:
             write = Request("/location/update", "POST", '{"lat": 48.85837, "lng": 2.294481}', token)
@@ -330,8 +342,9 @@ def bench_postgres(bench: Bench, workdir: Path, driver: str) -> list[Measurement
             server_on(workdir, "wal-exclusive", database_url=app_url) as server,
             httpx.Client(base_url=server.base_url) as client,
         ):
-            token = new_user(client, "writer", PASSWORD)[1]["Authorization"].removeprefix("Bearer ")
-            targets = [new_user(client, "target", PASSWORD)[0] for _ in range(3)]
+            writer, writer_headers = new_user(client, "writer", PASSWORD)
+            token = writer_headers["Authorization"].removeprefix("Bearer ")
+            targets = shared_targets(client, writer["user_name"])
             target_ids = [user["id"] for user in targets]
             results.append(bench.run(f"health (idle){label}", server, Request("/health")))
             write = Request("/location/update", "POST", '{"lat": 48.85837, "lng": 2.294481}', token)
