@@ -342,7 +342,9 @@ class Stacks:
         try:
             self.cfn.execute_change_set(ChangeSetName=change_set.id)
         except ClientError as exc:
-            if is_busy(exc):
+            # Executing a change set deletes the stack's other change sets (ExecuteChangeSet, AWS
+            # CloudFormation API reference): one that is gone was computed before another deployment ran.
+            if is_busy(exc) or _absent(exc):
                 # The stack (even one this change set created) is the other deployment's now: only the
                 # obsolete change set goes.
                 self.discard(change_set, keep_stack=True)
@@ -497,7 +499,14 @@ class Stacks:
 
     def _wait_change_set(self, change_set_id: str, name: str, started: float) -> dict[str, Any]:
         while True:
-            change_set = self.cfn.describe_change_set(ChangeSetName=change_set_id)
+            try:
+                change_set = self.cfn.describe_change_set(ChangeSetName=change_set_id)
+            except ClientError as exc:
+                if _absent(exc):  # deleted because another deployment's change set ran meanwhile
+                    raise StackBusy(
+                        "another deployment changed it while this change set was computed"
+                    ) from None
+                raise
             if change_set["Status"] in ("CREATE_COMPLETE", "FAILED"):
                 self.progress.done()
                 return change_set

@@ -182,8 +182,14 @@ def backend_execute_change_set(
     executed = self.change_sets.get(change_set_name) or next(
         cs for cs in self.change_sets.values() if change_set_name in (cs.change_set_name, cs.change_set_id)
     )
+    # The ones this execution found (now OBSOLETE, or older): a change set computed after it ended is
+    # AVAILABLE and valid, as it would be on AWS, which deletes them when the execution starts.
     for change_set_id, change_set in list(self.change_sets.items()):
-        if change_set.stack_id == executed.stack_id and change_set is not executed:
+        if (
+            change_set.stack_id == executed.stack_id
+            and change_set is not executed
+            and change_set.execution_status != "AVAILABLE"
+        ):
             del self.change_sets[change_set_id]
 
 

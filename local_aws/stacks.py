@@ -635,6 +635,15 @@ def backend_execute_change_set(
     change_set.execution_status = "EXECUTE_COMPLETE" if succeeded else "EXECUTE_FAILED"
 
 
+def backend_delete_change_set(self: CloudFormationBackend, change_set_name: str) -> None:
+    # A change set that is gone (executing another one deletes a stack's other change sets) is no error:
+    # DeleteChangeSet lists only InvalidChangeSetStatus (AWS CloudFormation API reference); moto answers 500.
+    if change_set_name in self.change_sets or any(
+        cs.change_set_name == change_set_name for cs in self.change_sets.values()
+    ):
+        _original_backend_delete_change_set(self, change_set_name)
+
+
 def backend_delete_stack(
     self: CloudFormationBackend, name_or_stack_id: str, retain_resources: list[str] | None = None
 ) -> None:
@@ -757,6 +766,7 @@ def _resource_status(stack: Stack, resource: Any) -> str:
 
 
 _original_backend_create_change_set = original(CloudFormationBackend, "create_change_set")
+_original_backend_delete_change_set = original(CloudFormationBackend, "delete_change_set")
 _original_stack_resource_dto_init = original(cfn_responses.StackResourceDTO, "__init__")
 _installed = False
 
@@ -770,6 +780,7 @@ def install() -> None:
     patch(CloudFormationBackend, "create_stack", backend_create_stack)
     patch(CloudFormationBackend, "create_change_set", backend_create_change_set)
     patch(CloudFormationBackend, "execute_change_set", backend_execute_change_set)
+    patch(CloudFormationBackend, "delete_change_set", backend_delete_change_set)
     patch(CloudFormationBackend, "delete_stack", backend_delete_stack)
     patch(Stack, "update", stack_update)
     patch(Stack, "delete", stack_delete)

@@ -128,6 +128,34 @@ def test_a_change_set_read_before_an_image_deploy_never_runs_after_it(endpoint, 
     }
 
 
+def test_a_change_set_deleted_by_an_image_deploy_is_computed_again(endpoint):
+    """CloudFormation deletes a stack's other change sets when one runs (ExecuteChangeSet): a deploy whose
+    change set was reviewed while an image deploy ran computes a new one from the stack as it is now."""
+    local_aws.install()
+    aws = aws_for(endpoint)
+    stacks = Stacks(aws, quiet_progress()[0], poll_seconds=0.05)
+    values = {"ApiImageTag": "a1", "AuthorizerImageTag": "b1", "AdminUsername": "admin"}
+    body = images_template(*values)
+    stacks.deploy(CONFIG.app_stack, body, dict(values), {})
+    reviewed: list[str] = []
+
+    def review_while_an_image_deploys(change_set):
+        if not reviewed:
+            reviewed.append(deploy_image(CONFIG, aws, "api", "a2", quiet_progress()[0], poll_seconds=0.05))
+        return True
+
+    keep = keep_running_images(CONFIG, {"AdminUsername": "root"})
+    result = stacks.deploy(CONFIG.app_stack, body, keep, {}, review=review_while_an_image_deploys)
+
+    assert reviewed[0].startswith(f"{CONFIG.app_stack}: ApiImageTag a1 -> a2: updated in ")
+    assert result.outcome == "updated"
+    assert stack_parameters(stacks.describe(CONFIG.app_stack) or {}) == {
+        "ApiImageTag": "a2",
+        "AuthorizerImageTag": "b1",
+        "AdminUsername": "root",
+    }
+
+
 def short_sha(revision: str) -> str:
     return subprocess.run(
         ["git", "rev-parse", "--short", revision],
