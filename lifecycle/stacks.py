@@ -340,9 +340,13 @@ class Stacks:
         seen = self._seen_events(stack_id)
         resources = {c["LogicalResourceId"]: c["ResourceType"] for c in change_set.changes}
         try:
-            self.cfn.execute_change_set(ChangeSetName=change_set.id)
+            # With the stack named, a change set deleted meanwhile is ChangeSetNotFound, authorized on the
+            # stack, rather than an access denied on a resource that cannot be found.
+            self.cfn.execute_change_set(ChangeSetName=change_set.id, StackName=change_set.stack_id)
         except ClientError as exc:
-            if is_busy(exc):
+            # Executing a change set deletes the stack's other change sets (ExecuteChangeSet, AWS
+            # CloudFormation API reference): one that is gone was computed before another deployment ran.
+            if is_busy(exc) or _absent(exc):
                 # The stack (even one this change set created) is the other deployment's now: only the
                 # obsolete change set goes.
                 self.discard(change_set, keep_stack=True)
@@ -427,7 +431,7 @@ class Stacks:
 
     def finish_change_set(self, change_set: ChangeSet, started: float) -> bool:
         """Wait for a started change set and read all its changes; False when it changes nothing."""
-        described = self._wait_change_set(change_set.id, change_set.stack, started)
+        described = self._wait_change_set(change_set, started)
         if described["Status"] == "FAILED":
             reason = " ".join(str(described.get("StatusReason", "")).split())
             self.discard(change_set)
@@ -437,7 +441,9 @@ class Stacks:
         changes = described.get("Changes", [])
         token = described.get("NextToken")
         while token:
-            page = self.cfn.describe_change_set(ChangeSetName=change_set.id, NextToken=token)
+            page = self.cfn.describe_change_set(
+                ChangeSetName=change_set.id, StackName=change_set.stack_id, NextToken=token
+            )
             changes += page.get("Changes", [])
             token = page.get("NextToken")
         change_set.changes = [c["ResourceChange"] for c in changes if c.get("Type") == "Resource"]
@@ -495,13 +501,22 @@ class Stacks:
         current_tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
         return expected == deployed_values and (not tags or current_tags == tags)
 
-    def _wait_change_set(self, change_set_id: str, name: str, started: float) -> dict[str, Any]:
+    def _wait_change_set(self, change_set: ChangeSet, started: float) -> dict[str, Any]:
         while True:
-            change_set = self.cfn.describe_change_set(ChangeSetName=change_set_id)
-            if change_set["Status"] in ("CREATE_COMPLETE", "FAILED"):
+            try:
+                described = self.cfn.describe_change_set(
+                    ChangeSetName=change_set.id, StackName=change_set.stack_id
+                )
+            except ClientError as exc:
+                if _absent(exc):  # deleted because another deployment's change set ran meanwhile
+                    raise StackBusy(
+                        "another deployment changed it while this change set was computed"
+                    ) from None
+                raise
+            if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
                 self.progress.done()
-                return change_set
-            self.progress.status(f"{name}: computing the change set", started)
+                return described
+            self.progress.status(f"{change_set.stack}: computing the change set", started)
             time.sleep(min(1.0, self.poll_seconds))
 
     # Delete

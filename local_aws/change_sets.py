@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from functools import cache
 from typing import Any
 
@@ -28,17 +29,21 @@ from local_aws.stacks import dependencies
 
 _SUB_REFERENCE = re.compile(r"\$\{([^!}][^}.]*)")
 SCHEMA_REGION = "us-east-1"
+# cfnlint imports its schema modules on first use; two server threads doing that at once can deadlock on
+# Python's module locks (_DeadlockError on cfnlint.data.schemas, seen with three pipelines deploying at once).
+_schemas = threading.Lock()
 
 
 @cache
 def create_only_properties(resource_type: str) -> frozenset[str]:
     """Top-level properties whose change replaces a resource of this type (empty for an unknown type)."""
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
+    with _schemas:
+        from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
 
-    try:
-        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(SCHEMA_REGION, resource_type).schema
-    except ResourceNotFoundError:
-        return frozenset()
+        try:
+            schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(SCHEMA_REGION, resource_type).schema
+        except ResourceNotFoundError:
+            return frozenset()
     return frozenset(
         path.split("/")[2]
         for path in schema.get("createOnlyProperties", [])
@@ -182,8 +187,14 @@ def backend_execute_change_set(
     executed = self.change_sets.get(change_set_name) or next(
         cs for cs in self.change_sets.values() if change_set_name in (cs.change_set_name, cs.change_set_id)
     )
+    # The ones this execution found (now OBSOLETE, or older): a change set computed after it ended is
+    # AVAILABLE and valid, as it would be on AWS, which deletes them when the execution starts.
     for change_set_id, change_set in list(self.change_sets.items()):
-        if change_set.stack_id == executed.stack_id and change_set is not executed:
+        if (
+            change_set.stack_id == executed.stack_id
+            and change_set is not executed
+            and change_set.execution_status != "AVAILABLE"
+        ):
             del self.change_sets[change_set_id]
 
 

@@ -62,6 +62,13 @@ from local_aws.moto_adapter import (
 # progress, as they do on AWS, where an update takes minutes.
 _gate: threading.Event | None = None
 _executing = threading.Lock()
+# Per stack name, how many change sets have started to execute on it: a change set whose template and previous
+# parameter values were read before another one started is OBSOLETE, as on AWS ("OBSOLETE state because the
+# stack was already updated": CloudFormation API reference, ChangeSetSummary.ExecutionStatus). moto reads them
+# in the response layer, before the backend creates the change set, so an execution can start and even end
+# in between; `_read_at` carries the count from the one to the other within a request.
+_executions: dict[str, int] = {}
+_read_at = threading.local()
 GATE_TIMEOUT_SECONDS = 300
 _REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
 UPDATABLE_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
@@ -557,9 +564,19 @@ def backend_create_change_set(
         # An unexecuted CREATE change set left a resource-less stack behind; AWS would reuse it, moto would
         # add a second stack of the same name: drop the empty one.
         del self.stacks[existing.stack_id]
-    return _original_backend_create_change_set(
+    read_at, _read_at.count = getattr(_read_at, "count", None), None
+    change_set_id, stack_id = _original_backend_create_change_set(
         self, stack_name, change_set_name, template, parameters, description, change_set_type, **kwargs
     )
+    with _executing:
+        change_set = self.change_sets[change_set_id]
+        if (
+            read_at is not None
+            and read_at != _executions.get(change_set.stack_name, 0)
+            and change_set.execution_status == "AVAILABLE"
+        ):
+            change_set.execution_status = "OBSOLETE"
+    return change_set_id, stack_id
 
 
 def backend_execute_change_set(
@@ -575,13 +592,14 @@ def backend_execute_change_set(
     )
     if change_set is None:
         raise ValidationError(message=f"ChangeSet [{change_set_name}] does not exist")
-    if change_set.execution_status != "AVAILABLE":
-        raise InvalidChangeSetStatus(
-            message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution "
-            f"status of [{change_set.execution_status}]"
-        )
     stack = self.stacks[change_set.stack_id]
     with _executing:
+        # Checked under the lock: another execution may make this change set OBSOLETE until the last moment.
+        if change_set.execution_status != "AVAILABLE":
+            raise InvalidChangeSetStatus(
+                message=f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution "
+                f"status of [{change_set.execution_status}]"
+            )
         # AWS refuses to run a change set while its stack is being changed, and marks the other change sets of
         # a stack OBSOLETE once one of them ran (ExecuteChangeSet: InvalidChangeSetStatus).
         if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
@@ -591,6 +609,7 @@ def backend_execute_change_set(
             )
         change_set.execution_status = "EXECUTE_IN_PROGRESS"
         stack.status = f"{change_set.change_set_type}_IN_PROGRESS"
+        _executions[stack.name] = _executions.get(stack.name, 0) + 1
         for other in self.change_sets.values():
             if other.stack_id == stack.stack_id and other.execution_status == "AVAILABLE":
                 other.execution_status = "OBSOLETE"
@@ -614,6 +633,15 @@ def backend_execute_change_set(
         add_stack_event(stack, "UPDATE_IN_PROGRESS", "User Initiated")
         succeeded = _update(stack, change_set.template, change_set.parameters)
     change_set.execution_status = "EXECUTE_COMPLETE" if succeeded else "EXECUTE_FAILED"
+
+
+def backend_delete_change_set(self: CloudFormationBackend, change_set_name: str) -> None:
+    # A change set that is gone (executing another one deletes a stack's other change sets) is no error:
+    # DeleteChangeSet lists only InvalidChangeSetStatus (AWS CloudFormation API reference); moto answers 500.
+    if change_set_name in self.change_sets or any(
+        cs.change_set_name == change_set_name for cs in self.change_sets.values()
+    ):
+        _original_backend_delete_change_set(self, change_set_name)
 
 
 def backend_delete_stack(
@@ -697,7 +725,12 @@ def response_create_change_set(self: Any) -> Any:
     # AWS answers an unchanged template with a FAILED change set ("didn't contain changes"), which moto's
     # backend does; the response layer's "No updates are to be performed" check belongs to UpdateStack only.
     self._validate_different_update = lambda *args, **kwargs: None
-    return _original_create_change_set_response(self)
+    existing = _live_stack(self.cloudformation_backend, self._get_param("StackName"))
+    _read_at.count = _executions.get(existing.name, 0) if existing else None
+    try:
+        return _original_create_change_set_response(self)
+    finally:
+        _read_at.count = None
 
 
 def response_delete_stack(self: Any) -> Any:
@@ -733,6 +766,7 @@ def _resource_status(stack: Stack, resource: Any) -> str:
 
 
 _original_backend_create_change_set = original(CloudFormationBackend, "create_change_set")
+_original_backend_delete_change_set = original(CloudFormationBackend, "delete_change_set")
 _original_stack_resource_dto_init = original(cfn_responses.StackResourceDTO, "__init__")
 _installed = False
 
@@ -746,6 +780,7 @@ def install() -> None:
     patch(CloudFormationBackend, "create_stack", backend_create_stack)
     patch(CloudFormationBackend, "create_change_set", backend_create_change_set)
     patch(CloudFormationBackend, "execute_change_set", backend_execute_change_set)
+    patch(CloudFormationBackend, "delete_change_set", backend_delete_change_set)
     patch(CloudFormationBackend, "delete_stack", backend_delete_stack)
     patch(Stack, "update", stack_update)
     patch(Stack, "delete", stack_delete)

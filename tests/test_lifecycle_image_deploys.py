@@ -12,10 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from lifecycle.deploy import StackPlan, deploy_image, forward_only_images, is_ancestor
+import local_aws
+from lifecycle.deploy import StackPlan, deploy_image, forward_only_images, is_ancestor, keep_running_images
 from lifecycle.diff import stack_diffs
 from lifecycle.errors import LifecycleError
 from lifecycle.stacks import Stacks, stack_parameters
+from local_aws import stacks as emulated_stacks
 from tests.lifecycle_support import (
     PROJECT_ROOT,
     aws_for,
@@ -91,6 +93,67 @@ def test_a_stack_from_before_one_parameter_per_image_is_one_line_to_act_on(endpo
         f"{CONFIG.app_stack} has no parameter ApiImageTag, AuthorizerImageTag to keep or move (deployed "
         "before the stack had one parameter per image): run `invoke deploy` once from a checkout"
     )
+
+
+def test_a_change_set_read_before_an_image_deploy_never_runs_after_it(endpoint, monkeypatch):
+    """The create pipeline keeps the images (UsePreviousValue), which CloudFormation reads when the change set
+    is created. An image deploy that runs meanwhile makes that change set OBSOLETE, so the create pipeline
+    computes a new one instead of putting the image it replaced back."""
+    local_aws.install()
+    aws = aws_for(endpoint)
+    stacks = Stacks(aws, quiet_progress()[0], poll_seconds=0.05)
+    values = {"ApiImageTag": "a1", "AuthorizerImageTag": "b1", "AdminUsername": "admin"}
+    body = images_template(*values)
+    stacks.deploy(CONFIG.app_stack, body, dict(values), {})
+    create_change_set = emulated_stacks._original_backend_create_change_set
+    image_deploys: list[str] = []
+
+    # The emulator's own ordering is forced here: the image deploy runs from start to end between the moment
+    # the create pipeline's previous values were read and the moment its change set exists.
+    def image_deploy_meanwhile(backend, stack_name, change_set_name, template, parameters, *args, **kwargs):
+        if parameters.get("AdminUsername") == "root" and not image_deploys:
+            line = deploy_image(CONFIG, aws, "api", "a2", quiet_progress()[0], poll_seconds=0.05)
+            image_deploys.append(line)
+        return create_change_set(backend, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
+    monkeypatch.setattr(emulated_stacks, "_original_backend_create_change_set", image_deploy_meanwhile)
+    result = stacks.deploy(CONFIG.app_stack, body, keep_running_images(CONFIG, {"AdminUsername": "root"}), {})
+
+    assert image_deploys[0].startswith(f"{CONFIG.app_stack}: ApiImageTag a1 -> a2: updated in ")
+    assert result.outcome == "updated"
+    assert stack_parameters(stacks.describe(CONFIG.app_stack) or {}) == {
+        "ApiImageTag": "a2",
+        "AuthorizerImageTag": "b1",
+        "AdminUsername": "root",
+    }
+
+
+def test_a_change_set_deleted_by_an_image_deploy_is_computed_again(endpoint):
+    """CloudFormation deletes a stack's other change sets when one runs (ExecuteChangeSet): a deploy whose
+    change set was reviewed while an image deploy ran computes a new one from the stack as it is now."""
+    local_aws.install()
+    aws = aws_for(endpoint)
+    stacks = Stacks(aws, quiet_progress()[0], poll_seconds=0.05)
+    values = {"ApiImageTag": "a1", "AuthorizerImageTag": "b1", "AdminUsername": "admin"}
+    body = images_template(*values)
+    stacks.deploy(CONFIG.app_stack, body, dict(values), {})
+    reviewed: list[str] = []
+
+    def review_while_an_image_deploys(change_set):
+        if not reviewed:
+            reviewed.append(deploy_image(CONFIG, aws, "api", "a2", quiet_progress()[0], poll_seconds=0.05))
+        return True
+
+    keep = keep_running_images(CONFIG, {"AdminUsername": "root"})
+    result = stacks.deploy(CONFIG.app_stack, body, keep, {}, review=review_while_an_image_deploys)
+
+    assert reviewed[0].startswith(f"{CONFIG.app_stack}: ApiImageTag a1 -> a2: updated in ")
+    assert result.outcome == "updated"
+    assert stack_parameters(stacks.describe(CONFIG.app_stack) or {}) == {
+        "ApiImageTag": "a2",
+        "AuthorizerImageTag": "b1",
+        "AdminUsername": "root",
+    }
 
 
 def short_sha(revision: str) -> str:
