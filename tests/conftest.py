@@ -50,3 +50,23 @@ def pytest_report_header(config: pytest.Config) -> str:
         "the suite runs on one worker per core (pytest-xdist, a file per worker; -n 0 for one process); "
         "tests marked slow (a process, a linter, a deploy) are skipped by `invoke test --quick`"
     )
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's server on a free port, for the tests of one file."""
+    from tests.lifecycle_support import moto_server
+
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def endpoint(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The file's moto server, emptied, with fake credentials in the environment. A file that needs the
+    project's emulations on top defines its own `endpoint`."""
+    from tests.lifecycle_support import fake_credentials, reset
+
+    reset(moto_url)
+    fake_credentials(monkeypatch)
+    return moto_url

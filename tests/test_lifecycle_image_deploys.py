@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,10 +20,7 @@ from local_aws import stacks as emulated_stacks
 from tests.lifecycle_support import (
     PROJECT_ROOT,
     aws_for,
-    fake_credentials,
-    moto_server,
     quiet_progress,
-    reset,
 )
 from troposphere_templates.config import IMAGE_TAG_PARAMETERS, ProjectConfig
 
@@ -43,19 +39,6 @@ def images_template(*parameters: str) -> str:
             },
         }
     )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def endpoint(server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    reset(server)
-    fake_credentials(monkeypatch)
-    return server
 
 
 def test_deploy_image_moves_its_own_parameter_and_keeps_the_others(endpoint):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,31 +21,15 @@ from lifecycle.stacks import Stacks
 from tests.lifecycle_support import (
     BUCKET,
     aws_for,
-    fake_credentials,
-    moto_server,
     put_image,
     queue_template,
     quiet_progress,
-    reset,
 )
 from troposphere_templates.config import ProjectConfig
 
 pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
 
 PAGE = 10  # list and delete this many versions a call, so a few objects span several pages
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def endpoint(server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    reset(server)
-    fake_credentials(monkeypatch)
-    return server
 
 
 def test_create_then_up_to_date_then_update(endpoint):
