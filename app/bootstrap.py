@@ -33,9 +33,12 @@ async def ensure_admin(sessionmaker: async_sessionmaker[AsyncSession], settings:
         message = "; ".join(error["msg"] for error in exc.errors())
         raise BootstrapError(f"ADMIN_USERNAME / ADMIN_PASSWORD are not valid: {message}") from exc
     async with sessionmaker() as session:
-        if await session.scalar(select(User.id).where(User.role == ADMIN).limit(1)) is not None:
+        # The named account first: another task may create the admin between these two reads (each sees what
+        # is committed when it runs), and then the second read finds an admin instead of a false refusal.
+        role = await session.scalar(select(User.role).where(named(settings.admin_username)))
+        if role == ADMIN or await session.scalar(select(User.id).where(User.role == ADMIN).limit(1)):
             return "an admin exists; bootstrap admin not needed"
-        if await session.scalar(select(User.id).where(named(settings.admin_username))) is not None:
+        if role is not None:
             # Never promote an existing account by configuration: it may not be the operator's.
             raise BootstrapError(
                 f"ADMIN_USERNAME '{settings.admin_username}' belongs to a non-admin user; choose another name"
