@@ -142,6 +142,7 @@ class AppStack:
         self._add_interface_endpoints()
         self._add_secrets()
         if self.config.postgres:
+            postgres.add_parameters(self)
             postgres.add_database(self)
         else:
             # SQLite on EFS, with its snapshots in S3 (PostgreSQL has RDS's backups).
