@@ -17,6 +17,7 @@ which CloudFormation carries out with the role the stack was deployed with.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ from troposphere_templates.postgres import INSTANCE_OUTPUT, INSTANCE_PARAMETER, 
 # A copy of an automated snapshot is named after it: rds:ecs1-db-2026-11-28-03-10 -> ecs1-db-...-03-10-copy
 COPY_SUFFIX = "-copy"
 MAX_INSTANCE_ID = 63
+# `<identifier>-r<UTC time to the second>`: the name `restore` gives a new instance (restored_identifier).
+RESTORED_SUFFIX = r"(-r\d{14})?"
+RESTORED_TIME = "%Y%m%d%H%M%S"
 
 
 @dataclass
@@ -80,8 +84,7 @@ def instance_of(outputs: dict[str, str], config: ProjectConfig) -> str:
 
 def ours(config: ProjectConfig, instance: str) -> bool:
     """The stack's instances: `<project>-db` and the `<project>-db-r<time>` restores named after it."""
-    base = config.db_instance_identifier
-    return instance == base or instance.startswith(base + "-")
+    return re.fullmatch(re.escape(config.db_instance_identifier) + RESTORED_SUFFIX, instance) is not None
 
 
 def snapshots(config: ProjectConfig, aws: Aws) -> list[DbSnapshot]:
@@ -171,7 +174,7 @@ def listing(config: ProjectConfig, aws: Aws, outputs: dict[str, str]) -> str:
 
 
 def restored_identifier(config: ProjectConfig, now: datetime) -> str:
-    identifier = f"{config.db_instance_identifier}-r{now:%Y%m%d%H%M%S}"
+    identifier = f"{config.db_instance_identifier}-r{now.strftime(RESTORED_TIME)}"
     if len(identifier) > MAX_INSTANCE_ID:
         raise LifecycleError(
             f"the restored instance's identifier {identifier} is longer than RDS's {MAX_INSTANCE_ID} "
