@@ -124,7 +124,7 @@ def test_invoke_cost_prices_the_postgres_mode_item_by_item(tmp_path: Path) -> No
 
 def test_restore_names_are_ones_the_template_and_rds_accept() -> None:
     """`invoke restore` sets DatabaseInstance and DatabaseSnapshot: CloudFormation refuses a value that does
-    not match the parameter's AllowedPattern (the whole value) or exceeds MaxLength, before anything changes."""
+    not match the parameter's AllowedPattern (the whole value) or exceeds MaxLength, before any change."""
     import re
     from datetime import UTC, datetime
 
