@@ -41,6 +41,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.progress import Progress
 from lifecycle.stacks import Stacks, stack_outputs
 from troposphere_templates.backups import BACKUP_PREFIX
+from troposphere_templates.backups import OUTPUT as BACKUP_BUCKET_OUTPUT
 from troposphere_templates.config import ProjectConfig
 from troposphere_templates.postgres import INSTANCE_OUTPUT
 
@@ -233,7 +234,7 @@ def runs_postgres(outputs: dict[str, str]) -> bool:
 
 def with_bucket(config: ProjectConfig, outputs: dict[str, str]) -> dict[str, str]:
     """The SQLite mode's outputs, once the stack has its backup bucket; one line if it predates backups."""
-    if "BackupBucket" not in outputs:
+    if BACKUP_BUCKET_OUTPUT not in outputs:
         raise LifecycleError(
             f"{config.app_stack} has no backup bucket yet: deploy this version (`invoke deploy`)"
         )
@@ -241,7 +242,7 @@ def with_bucket(config: ProjectConfig, outputs: dict[str, str]) -> dict[str, str
 
 
 def remote_store(aws: Aws, outputs: dict[str, str]) -> S3Store:
-    return S3Store(outputs["BackupBucket"], BACKUP_PREFIX, aws.client("s3"))
+    return S3Store(outputs[BACKUP_BUCKET_OUTPUT], BACKUP_PREFIX, aws.client("s3"))
 
 
 def backup_remote(config: ProjectConfig, aws: Aws, url: str = "") -> str:
@@ -260,7 +261,7 @@ def backup_remote(config: ProjectConfig, aws: Aws, url: str = "") -> str:
         raise LifecycleError(
             f"{exc} (as the bootstrap admin {user}; changed its password? use the API)"
         ) from None
-    return f"snapshot {taken['key']} ({taken['bytes']:,} bytes) in s3://{outputs['BackupBucket']}/"
+    return f"snapshot {taken['key']} ({taken['bytes']:,} bytes) in s3://{outputs[BACKUP_BUCKET_OUTPUT]}/"
 
 
 def list_remote(config: ProjectConfig, aws: Aws) -> str:
@@ -290,10 +291,6 @@ def restore_remote(config: ProjectConfig, aws: Aws, at: str, key: str, yes: bool
 
 
 # `invoke clean`: the bucket outlives its stack (DeletionPolicy Retain); clean deletes it unless told not to
-
-
-def backup_bucket_of(stacks: Stacks, config: ProjectConfig) -> str:
-    return stacks.outputs(config.app_stack).get("BackupBucket", "")
 
 
 def backups_plan(bucket: str, keep: bool) -> str:

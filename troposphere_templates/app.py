@@ -828,7 +828,7 @@ class AppStack:
             outputs.update(postgres.outputs(self))
         else:
             outputs["FileSystemId"] = (Ref(self.file_system), "EFS file system holding the SQLite database")
-            outputs["BackupBucket"] = (
+            outputs[backups.OUTPUT] = (
                 Ref(self.backup_bucket),
                 "S3 bucket of the database snapshots (kept after the stack)",
             )
