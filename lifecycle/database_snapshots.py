@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -229,7 +228,6 @@ def restore(
     yes: bool = False,
     progress: Progress | None = None,
     poll_seconds: float = 5.0,
-    ask: Callable[[str, bool], None] = confirm,
 ) -> str:
     """Restore a snapshot (by `key`, the newest at or before `at`, or the newest) into a new instance that
     replaces the stack's, after saying what is lost and asking."""
@@ -240,7 +238,7 @@ def restore(
     picked = choose([s.as_snapshot() for s in available], at, key, now)
     chosen = next(s for s in available if s.identifier == picked.key)
     new_instance = restored_identifier(config, now)
-    ask(what_is_lost(chosen, instance, new_instance, now), yes)
+    confirm(what_is_lost(chosen, instance, new_instance, now), yes)
 
     source = _keep_manual(aws, chosen, config, progress, poll_seconds)
     before: dict[str, str] = {}
