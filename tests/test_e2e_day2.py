@@ -37,7 +37,7 @@ from tests.lifecycle_support import (
     last_line,
     live_stacks,
 )
-from tests.support import free_port, running_server
+from tests.support import as_in_a_terminal, free_port, running_server
 from troposphere_templates.cost import estimate, load_prices, total
 
 TAG = "day2t1"
@@ -345,6 +345,7 @@ def test_logs_follow_prints_new_events_until_ctrl_c(deployed):
     endpoint, _ = deployed
     process = subprocess.Popen(
         [sys.executable, "-m", "invoke", "logs", "--follow", "--since", "1s", "--source", "api"],
+        preexec_fn=as_in_a_terminal,
         cwd=PROJECT_ROOT,
         env=aws_env(endpoint),
         stdin=subprocess.DEVNULL,
