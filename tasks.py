@@ -515,7 +515,8 @@ def backup(
     url: str = "",
     backup_dir: str = "",
 ) -> None:
-    """Take a snapshot of the database now (the deployed task's, or --local)."""
+    """Take a snapshot of the database now: the deployed stack's (SQLite through its task, PostgreSQL as an
+    RDS snapshot), or --local."""
     import os
 
     from lifecycle.backups import backup_local, backup_remote, local_store
@@ -556,10 +557,11 @@ def restore(
     endpoint_url: str = "",
     backup_dir: str = "",
 ) -> None:
-    """Restore the newest (or a chosen) snapshot at the API's next start, after saying what is lost."""
+    """Restore the newest (or a chosen) snapshot, after saying what is lost: SQLite at the API's next start,
+    PostgreSQL into a new RDS instance that replaces the stack's."""
     import os
 
-    from lifecycle.backups import deployed, listing, local_store, remote_store, restore_local, restore_remote
+    from lifecycle.backups import list_remote, listing, local_store, restore_local, restore_remote
 
     if at and key:
         raise Exit("error: give --at or --key, not both")
@@ -569,7 +571,7 @@ def restore(
             store = local_store(target, backup_dir or os.environ.get("BACKUP_DIR", ""))
             print(listing(store) if list else restore_local(store, at, key, yes))
         elif list:
-            print(listing(remote_store(aws, deployed(target, aws)[0])))
+            print(list_remote(target, aws))
         else:
             print(restore_remote(target, aws, at, key, yes))
 
@@ -606,7 +608,18 @@ def _ops_config(region: str, project: str) -> ProjectConfig:
     return project_config({"region": region, "project": project})
 
 
-@task(help=helps("json", "url", "region", "profile", "endpoint-url", "project"))
+@task(
+    help=helps(
+        "json",
+        "url",
+        "region",
+        "profile",
+        "endpoint-url",
+        "project",
+        database="the mode the stack should run, sqlite or postgres (default: whichever is deployed; "
+        "postgres adds the RDS instance's state)",
+    )
+)
 def status(
     c: Context,
     json: bool = False,
@@ -615,15 +628,23 @@ def status(
     profile: str = "",
     endpoint_url: str = "",
     project: str = "",
+    database: str = "",
 ) -> None:
-    """Show the stacks, the service's rollout, the API's health and the cost; exit 1 when unhealthy."""
+    """Show the stacks, the service's rollout, the API's health, the database and the cost; exit 1 when
+    unhealthy."""
     from lifecycle.aws import Aws
     from lifecycle.status import gather, render
+    from troposphere_templates.config import DATABASES
 
+    if database and database.lower() not in DATABASES:
+        raise Exit(f"error: --database must be one of {', '.join(DATABASES)}, not {database!r}")
     with aws_errors():
         config = _ops_config(region, project)
         report = gather(
-            config, Aws(region=config.region, profile=profile, endpoint_url=endpoint_url), url=url
+            config,
+            Aws(region=config.region, profile=profile, endpoint_url=endpoint_url),
+            url=url,
+            database=database.lower(),
         )
     print(report.to_json() if json else render(report))
     if not report.healthy:

@@ -41,7 +41,9 @@ from lifecycle.errors import LifecycleError
 from lifecycle.progress import Progress
 from lifecycle.stacks import Stacks, stack_outputs
 from troposphere_templates.backups import BACKUP_PREFIX
+from troposphere_templates.backups import OUTPUT as BACKUP_BUCKET_OUTPUT
 from troposphere_templates.config import ProjectConfig
+from troposphere_templates.postgres import INSTANCE_OUTPUT
 
 HTTP_TIMEOUT = 60
 RELATIVE = re.compile(r"^(\d+)([mhd])$")
@@ -216,26 +218,41 @@ def take_through_api(base_url: str, user: str, password: str) -> dict:
 
 
 def deployed(config: ProjectConfig, aws: Aws) -> tuple[dict[str, str], dict[str, str]]:
-    """The app stack's outputs and parameters; one line if it is not deployed or predates backups."""
+    """The app stack's outputs and parameters; one line if it is not deployed."""
     stack = Stacks(aws, Progress()).describe(config.app_stack)
     if stack is None:
         raise LifecycleError(f"no stack {config.app_stack}: deploy it first (`invoke deploy`)")
-    outputs = stack_outputs(stack)
-    if "BackupBucket" not in outputs:
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    return stack_outputs(stack), parameters
+
+
+def runs_postgres(outputs: dict[str, str]) -> bool:
+    """The PostgreSQL mode's stack names its RDS instance; its backups are RDS snapshots
+    (lifecycle/database_snapshots.py)."""
+    return INSTANCE_OUTPUT in outputs
+
+
+def with_bucket(config: ProjectConfig, outputs: dict[str, str]) -> dict[str, str]:
+    """The SQLite mode's outputs, once the stack has its backup bucket; one line if it predates backups."""
+    if BACKUP_BUCKET_OUTPUT not in outputs:
         raise LifecycleError(
             f"{config.app_stack} has no backup bucket yet: deploy this version (`invoke deploy`)"
         )
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    return outputs, parameters
+    return outputs
 
 
 def remote_store(aws: Aws, outputs: dict[str, str]) -> S3Store:
-    return S3Store(outputs["BackupBucket"], BACKUP_PREFIX, aws.client("s3"))
+    return S3Store(outputs[BACKUP_BUCKET_OUTPUT], BACKUP_PREFIX, aws.client("s3"))
 
 
 def backup_remote(config: ProjectConfig, aws: Aws, url: str = "") -> str:
     """`url` overrides the stack's API URL (a custom domain in front of it, say)."""
     outputs, parameters = deployed(config, aws)
+    if runs_postgres(outputs):
+        from lifecycle import database_snapshots
+
+        return database_snapshots.backup(config, aws, outputs)
+    with_bucket(config, outputs)
     secret = aws.client("secretsmanager").get_secret_value(SecretId=outputs["AdminPasswordSecretArn"])
     user = parameters.get("AdminUsername") or config.admin_username
     try:
@@ -244,11 +261,25 @@ def backup_remote(config: ProjectConfig, aws: Aws, url: str = "") -> str:
         raise LifecycleError(
             f"{exc} (as the bootstrap admin {user}; changed its password? use the API)"
         ) from None
-    return f"snapshot {taken['key']} ({taken['bytes']:,} bytes) in s3://{outputs['BackupBucket']}/"
+    return f"snapshot {taken['key']} ({taken['bytes']:,} bytes) in s3://{outputs[BACKUP_BUCKET_OUTPUT]}/"
+
+
+def list_remote(config: ProjectConfig, aws: Aws) -> str:
+    outputs, _ = deployed(config, aws)
+    if runs_postgres(outputs):
+        from lifecycle import database_snapshots
+
+        return database_snapshots.listing(config, aws, outputs)
+    return listing(remote_store(aws, with_bucket(config, outputs)))
 
 
 def restore_remote(config: ProjectConfig, aws: Aws, at: str, key: str, yes: bool) -> str:
     outputs, _ = deployed(config, aws)
+    if runs_postgres(outputs):
+        from lifecycle import database_snapshots
+
+        return database_snapshots.restore(config, aws, outputs, at, key, yes)
+    with_bucket(config, outputs)
     chosen = request_restore(remote_store(aws, outputs), at, key, yes, utcnow())
     aws.client("ecs").update_service(
         cluster=outputs["ClusterName"], service=outputs["ServiceName"], forceNewDeployment=True
@@ -260,10 +291,6 @@ def restore_remote(config: ProjectConfig, aws: Aws, at: str, key: str, yes: bool
 
 
 # `invoke clean`: the bucket outlives its stack (DeletionPolicy Retain); clean deletes it unless told not to
-
-
-def backup_bucket_of(stacks: Stacks, config: ProjectConfig) -> str:
-    return stacks.outputs(config.app_stack).get("BackupBucket", "")
 
 
 def backups_plan(bucket: str, keep: bool) -> str:

@@ -29,6 +29,7 @@ from troposphere_templates.config import (
     ProjectConfig,
     image_tag_for,
 )
+from troposphere_templates.postgres import STATE_PARAMETERS
 
 STACK_CHOICES = ("app", "pipelines", "all")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +107,13 @@ def is_ancestor(older: str, newer: str, repo: Path = PROJECT_ROOT) -> bool | Non
     return {0: True, 1: False}.get(result.returncode)
 
 
+def kept_state(running: dict[str, str]) -> dict[str, str | None]:
+    """The parameters that hold the stack's state rather than a setting (the PostgreSQL mode's restored
+    snapshot and instance): kept as they are, since the rendered defaults would undo a restore and replace the
+    data with an empty database."""
+    return dict.fromkeys(name for name in STATE_PARAMETERS if name in running)
+
+
 def forward_only_images(
     wanted: dict[str, str], explicit_tag: bool, progress: Progress
 ) -> Callable[[dict[str, Any] | None], ParameterValues]:
@@ -114,8 +122,8 @@ def forward_only_images(
     explicitly (`--image-tag`) is deployed as asked."""
 
     def values(stack: dict[str, Any] | None) -> ParameterValues:
-        chosen: dict[str, str | None] = dict(wanted)
         running = stack_parameters(stack) if stack else {}
+        chosen: dict[str, str | None] = {**wanted, **kept_state(running)}
         for parameter in IMAGE_TAG_PARAMETERS.values():
             now, new = running.get(parameter), wanted.get(parameter)
             if explicit_tag or not now or not new or now == new:
@@ -145,8 +153,9 @@ def keep_running_images(
     """The create pipeline's parameters: the rendered settings, and each image parameter as it is."""
 
     def values(stack: dict[str, Any] | None) -> ParameterValues:
-        _require_image_parameters(config, stack_parameters(stack or {}))
-        return {**wanted, **dict.fromkeys(IMAGE_TAG_PARAMETERS.values())}
+        running = stack_parameters(stack or {})
+        _require_image_parameters(config, running)
+        return {**wanted, **dict.fromkeys(IMAGE_TAG_PARAMETERS.values()), **kept_state(running)}
 
     return values
 

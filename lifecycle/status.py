@@ -1,8 +1,10 @@
 """`invoke status`: what runs, in one look: the stacks, the service's rollout, the API's health, the
-authorizer's image and the fixed monthly cost. The AWS calls are independent, so they run concurrently.
+authorizer's image, in the PostgreSQL mode the RDS instance, and the fixed monthly cost. The AWS calls are
+independent, so they run concurrently.
 
 Calls and the permissions they need (all read-only): cloudformation:DescribeStacks,
-cloudformation:GetTemplate, ecs:DescribeServices, ecs:ListTasks, ecs:DescribeTasks, lambda:GetFunction.
+cloudformation:GetTemplate, ecs:DescribeServices, ecs:ListTasks, ecs:DescribeTasks, lambda:GetFunction, and in
+the PostgreSQL mode rds:DescribeDBInstances and rds:DescribeDBSnapshots.
 """
 
 from __future__ import annotations
@@ -23,12 +25,33 @@ from lifecycle.deploy import api_url_from
 from lifecycle.stacks import stack_outputs
 from troposphere_templates.config import ProjectConfig
 from troposphere_templates.cost import estimate, load_prices, total
+from troposphere_templates.postgres import INSTANCE_OUTPUT
 
 HEALTH_PATH = "/health"
 HEALTH_TIMEOUT_SECONDS = 3.0
 STOPPED_TASKS_SHOWN = 5
 # A stack in one of these has failed and will not serve what its template says.
 FAILED_STACK_SUFFIXES = ("_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS")
+# RDS instance states in which it serves connections (the RDS User Guide's "Viewing Amazon RDS DB instance
+# status" table: these are billed and available, some with a change in progress); any other is a problem.
+SERVING_DB_STATES = frozenset(
+    {
+        "available",
+        "backing-up",
+        "configuring-enhanced-monitoring",
+        "configuring-iam-database-auth",
+        "configuring-log-exports",
+        "maintenance",
+        "modifying",
+        "renaming",
+        "resetting-master-credentials",
+        "storage-initialization",
+        "storage-optimization",
+        "upgrading",
+    }
+)
+# Point-in-time recovery normally trails the present by about five minutes.
+RESTORABLE_LAG_LIMIT_SECONDS = 3600
 
 
 @dataclass
@@ -72,6 +95,23 @@ class ServiceState:
 
 
 @dataclass
+class DatabaseState:
+    """The PostgreSQL mode's RDS instance (None in the SQLite mode)."""
+
+    instance: str
+    status: str  # an RDS instance status, or "absent"
+    instance_class: str = ""
+    engine_version: str = ""
+    storage_gib: int = 0
+    multi_az: bool = False
+    backup_days: int = 0
+    latest_restorable: str | None = None  # ISO time: point-in-time recovery reaches up to here
+    newest_snapshot: str = ""  # identifier
+    newest_snapshot_at: str | None = None
+    snapshots: int = 0
+
+
+@dataclass
 class HealthProbe:
     url: str
     status_code: int | None = None
@@ -93,6 +133,7 @@ class Status:
     authorizer_image: str | None
     monthly_cost: float | None
     problems: list[str]
+    database: DatabaseState | None = None
 
     @property
     def healthy(self) -> bool:
@@ -208,6 +249,45 @@ def _service_state(config: ProjectConfig, described: dict | None, tasks: list[di
     )
 
 
+def _database_state(instance: str, described: dict | None, snapshots: list[dict]) -> DatabaseState:
+    found = (described or {}).get("DBInstances") or []
+    if not found:
+        return DatabaseState(instance, "absent")
+    db = found[0]
+    done = [s for s in snapshots if s.get("SnapshotCreateTime")]
+    newest = max(done, key=lambda s: s["SnapshotCreateTime"], default=None)
+    return DatabaseState(
+        instance=instance,
+        status=db.get("DBInstanceStatus", ""),
+        instance_class=db.get("DBInstanceClass", ""),
+        engine_version=f"{db.get('Engine', '')} {db.get('EngineVersion', '')}".strip(),
+        storage_gib=int(db.get("AllocatedStorage", 0)),
+        multi_az=bool(db.get("MultiAZ")),
+        backup_days=int(db.get("BackupRetentionPeriod", 0)),
+        latest_restorable=_iso(db.get("LatestRestorableTime")),
+        newest_snapshot=newest["DBSnapshotIdentifier"] if newest else "",
+        newest_snapshot_at=_iso(newest["SnapshotCreateTime"]) if newest else None,
+        snapshots=len(snapshots),
+    )
+
+
+def _database_problems(database: DatabaseState, checked_at: datetime) -> list[str]:
+    if database.status == "absent":
+        return [f"RDS instance {database.instance} does not exist"]
+    problems = []
+    if database.status not in SERVING_DB_STATES:
+        problems.append(f"RDS instance {database.instance} is {database.status}")
+    if database.backup_days == 0:
+        problems.append(f"RDS instance {database.instance} keeps no automated backups")
+    elif database.latest_restorable:
+        lag = (checked_at - datetime.fromisoformat(database.latest_restorable)).total_seconds()
+        if lag > RESTORABLE_LAG_LIMIT_SECONDS:
+            problems.append(
+                f"RDS point-in-time recovery of {database.instance} stops {int(lag // 60)} min ago"
+            )
+    return problems
+
+
 def _monthly_cost(template: dict | None, stack: dict | None) -> float | None:
     """The fixed cost of the deployed template with the deployed parameter values."""
     if not template or not stack:
@@ -221,7 +301,7 @@ def _monthly_cost(template: dict | None, stack: dict | None) -> float | None:
     return total(estimate(document, load_prices()))
 
 
-def _problems(status: Status, app_stack: str) -> list[str]:
+def _problems(status: Status, app_stack: str, expected_database: str = "") -> list[str]:
     problems = []
     for stack in status.stacks:
         if stack.status.endswith(FAILED_STACK_SUFFIXES) and stack.status != "UPDATE_ROLLBACK_COMPLETE":
@@ -242,11 +322,17 @@ def _problems(status: Status, app_stack: str) -> list[str]:
             f"answered {health.status_code}" if health.status_code else f"did not answer ({health.error})"
         )
         problems.append(f"{health.url} {answer}")
+    deployed_mode = "postgres" if status.database else "sqlite"
+    if expected_database and expected_database != deployed_mode:
+        problems.append(f"{app_stack} runs {deployed_mode}, not {expected_database} (--database)")
+    if status.database:
+        problems += _database_problems(status.database, datetime.fromisoformat(status.checked_at))
     return problems
 
 
-def gather(config: ProjectConfig, aws: Aws, url: str = "") -> Status:
-    """Everything `invoke status` shows; `url` probes that API instead of the stack's (a local server)."""
+def gather(config: ProjectConfig, aws: Aws, url: str = "", database: str = "") -> Status:
+    """Everything `invoke status` shows; `url` probes that API instead of the stack's (a local server);
+    `database` (sqlite or postgres) is the mode the stack should run, a problem when it runs the other."""
     cfn, ecs, lam = aws.client("cloudformation"), aws.client("ecs"), aws.client("lambda")
     names = [*config.pipeline_stacks.values(), config.app_stack]
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -271,7 +357,13 @@ def gather(config: ProjectConfig, aws: Aws, url: str = "") -> Status:
             name: ((future.result() or {}).get("Stacks") or [None])[0] for name, future in stacks.items()
         }
         app = described[config.app_stack]
-        api_url = url or api_url_from(stack_outputs(app or {}))
+        outputs = stack_outputs(app or {})
+        api_url = url or api_url_from(outputs)
+        instance = outputs.get(INSTANCE_OUTPUT, "")
+        if instance:
+            rds = aws.client("rds")
+            db_described = calls.start(rds.describe_db_instances, DBInstanceIdentifier=instance)
+            db_snapshots = calls.start(rds.describe_db_snapshots, DBInstanceIdentifier=instance)
         health: Future | None = None
         if api_url and not url and on_local_emulator(aws):
             skipped: HealthProbe | None = HealthProbe(
@@ -308,8 +400,15 @@ def gather(config: ProjectConfig, aws: Aws, url: str = "") -> Status:
             authorizer_image=image_tag(code["ImageUri"]) if code.get("ImageUri") else None,
             monthly_cost=_monthly_cost(template.result(), app),
             problems=[],
+            database=(
+                _database_state(
+                    instance, db_described.result(), (db_snapshots.result() or {}).get("DBSnapshots", [])
+                )
+                if instance
+                else None
+            ),
         )
-    status.problems = _problems(status, config.app_stack)
+    status.problems = _problems(status, config.app_stack, database)
     return status
 
 
@@ -321,6 +420,28 @@ def _ago(iso: str | None, now: datetime) -> str:
         if seconds >= size:
             return f"{iso.replace('T', ' ').removesuffix('+00:00')} UTC ({int(seconds // size)} {unit} ago)"
     return f"{iso.replace('T', ' ').removesuffix('+00:00')} UTC (just now)"
+
+
+def _database_lines(database: DatabaseState, now: datetime) -> list[str]:
+    lines = [f"database RDS PostgreSQL instance {database.instance}"]
+    if database.status == "absent":
+        return [*lines, "  not found"]
+    lines.append(f"  {'state':<12}{database.status}")
+    lines.append(
+        f"  {'instance':<12}{database.instance_class}, {database.engine_version}, {database.storage_gib} GiB"
+        f"{', Multi-AZ' if database.multi_az else ', one zone'}"
+    )
+    restorable = _ago(database.latest_restorable, now) or "none"
+    lines.append(
+        f"  {'restorable':<12}any moment in the last {database.backup_days} days, up to {restorable}"
+    )
+    snapshot = (
+        f"{database.newest_snapshot}, {_ago(database.newest_snapshot_at, now)} ({database.snapshots} in all)"
+        if database.newest_snapshot
+        else "none yet (`invoke backup` takes one)"
+    )
+    lines.append(f"  {'snapshot':<12}{snapshot}")
+    return lines
 
 
 def render(status: Status) -> str:
@@ -366,6 +487,8 @@ def render(status: Status) -> str:
             answer = f"{health.status_code} {health.body} ({health.milliseconds:.0f} ms)"
         lines.append(f"  {HEALTH_PATH:<12}{answer}")
     lines.append(f"  {'authorizer':<12}{status.authorizer_image or 'not deployed'}")
+    if status.database:
+        lines += ["", *_database_lines(status.database, now)]
     if status.monthly_cost is not None:
         lines += ["", f"fixed cost  ${status.monthly_cost:,.2f} a month at idle (`invoke cost` itemises it)"]
     lines.append("")

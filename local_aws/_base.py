@@ -22,6 +22,10 @@ class Emulated:
     CFN_TYPE: ClassVar[str]
     # The property that names the resource (moto generates "<stack>-<logical id>-<suffix>" when it is absent).
     NAME_PROPERTY: ClassVar[str] = ""
+    # Whether a replacement that keeps the name fails, as CloudFormation fails it for a custom-named
+    # resource whose name must be unique (an RDS instance); not for names shared by versions (a task
+    # definition family).
+    NAME_BLOCKS_REPLACEMENT: ClassVar[bool] = False
     # GetAtt attribute name -> instance attribute holding its value.
     ATTRIBUTES: ClassVar[dict[str, str]] = {}
 

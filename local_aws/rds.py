@@ -4,6 +4,9 @@ moto's own CloudFormation model for the type drops ManageMasterUserPassword and 
 subnet group's Ref as an object, defaults the port to MySQL's and cannot answer `GetAtt MasterUserSecret.
 SecretArn`; the backend itself does all of these, so this emulation passes the properties through to it. The
 instance is a record (no PostgreSQL runs): the app on PostgreSQL is tested against a real server instead.
+
+With `DBSnapshotIdentifier` the instance is restored from that snapshot (RestoreDBInstanceFromDBSnapshot), and
+a change of that property replaces the instance, as the resource's documentation says.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ CREATE_ONLY = (
     "MasterUsername",
     "Port",
     "StorageEncrypted",
+    # Not create-only in the schema, but documented: a different snapshot restores a new instance, and none
+    # (after a restore) creates an empty one; both replace the instance.
+    "DBSnapshotIdentifier",
 )
 
 
@@ -32,6 +38,7 @@ def _backend(account_id: str, region_name: str) -> RDSBackend:
 class DBInstance(Emulated, CloudFormationModel):
     CFN_TYPE = "AWS::RDS::DBInstance"
     NAME_PROPERTY = "DBInstanceIdentifier"
+    NAME_BLOCKS_REPLACEMENT = True
     ATTRIBUTES = {
         "Endpoint.Address": "address",
         "Endpoint.Port": "port",
@@ -89,29 +96,37 @@ class DBInstance(Emulated, CloudFormationModel):
     def create(cls, name: str, props: dict[str, Any], account_id: str, region_name: str) -> DBInstance:
         identifier = str(props.get("DBInstanceIdentifier", name)).lower()
         group = props.get("DBSubnetGroupName")
+        settings = {
+            "db_instance_identifier": identifier,
+            "db_instance_class": props["DBInstanceClass"],
+            # moto's Ref to its own subnet group model is the model, not the name.
+            "db_subnet_group_name": getattr(group, "name", group),
+            "vpc_security_group_ids": props.get("VPCSecurityGroups", []),
+            "port": int(props.get("Port", 5432)),
+            "manage_master_user_password": as_bool(props.get("ManageMasterUserPassword")),
+            "backup_retention_period": int(props.get("BackupRetentionPeriod", 1)),
+            "publicly_accessible": as_bool(props.get("PubliclyAccessible")),
+            "deletion_protection": as_bool(props.get("DeletionProtection")),
+            "copy_tags_to_snapshot": as_bool(props.get("CopyTagsToSnapshot")),
+            "tags": props.get("Tags", []),
+        }
+        if props.get("DBSnapshotIdentifier"):
+            _backend(account_id, region_name).restore_db_instance_from_db_snapshot(
+                props["DBSnapshotIdentifier"], settings
+            )
+            return cls(identifier, props, account_id, region_name)
         _backend(account_id, region_name).create_db_instance(
             {
-                "db_instance_identifier": identifier,
+                **settings,
                 "engine": props["Engine"],
                 "engine_version": props.get("EngineVersion"),
-                "db_instance_class": props["DBInstanceClass"],
                 "allocated_storage": int(props.get("AllocatedStorage", 20)),
                 "storage_type": props.get("StorageType"),
                 "storage_encrypted": as_bool(props.get("StorageEncrypted")),
-                "publicly_accessible": as_bool(props.get("PubliclyAccessible")),
                 "multi_az": as_bool(props.get("MultiAZ")),
-                # moto's Ref to its own subnet group model is the model, not the name.
-                "db_subnet_group_name": getattr(group, "name", group),
-                "vpc_security_group_ids": props.get("VPCSecurityGroups", []),
-                "port": int(props.get("Port", 5432)),
                 "db_name": props.get("DBName"),
                 "master_username": props.get("MasterUsername"),
-                "manage_master_user_password": as_bool(props.get("ManageMasterUserPassword")),
-                "backup_retention_period": int(props.get("BackupRetentionPeriod", 1)),
-                "copy_tags_to_snapshot": as_bool(props.get("CopyTagsToSnapshot")),
                 "auto_minor_version_upgrade": as_bool(props.get("AutoMinorVersionUpgrade")),
-                "deletion_protection": as_bool(props.get("DeletionProtection")),
-                "tags": props.get("Tags", []),
             }
         )
         return cls(identifier, props, account_id, region_name)

@@ -244,6 +244,22 @@ def _create_resource(
     return resource
 
 
+def _refuse_replacing_custom_name(
+    resource_class: Any, new: dict[str, Any], old: dict[str, Any] | None
+) -> None:
+    """CloudFormation cannot replace a resource that keeps the name the template gives it (two resources
+    cannot share it for the moment both exist): the update fails, and the stack rolls back."""
+    if not getattr(resource_class, "NAME_BLOCKS_REPLACEMENT", False):
+        return
+    name_property = resource_class.cloudformation_name_type()
+    name = new.get(name_property)
+    if name and old and old.get(name_property) == name:
+        raise ValueError(
+            "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+            f"Rename {name} and update the stack again."
+        )
+
+
 def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, logical_id: str) -> None:
     resource_json = resource_templates(resources_map)[logical_id]
     resource_type = resource_json["Type"]
@@ -271,6 +287,7 @@ def _update_resource(stack: Stack | None, resources_map: parsing.ResourceMap, lo
         if new is None:
             if resource_class is None:
                 raise ValueError(f"local_aws does not emulate resource type {resource_type}")
+            _refuse_replacing_custom_name(resource_class, properties, kept(old, "properties"))
             _resource_event(
                 stack, logical_id, resource_type, "UPDATE_IN_PROGRESS", _physical_id(old), _REPLACING
             )

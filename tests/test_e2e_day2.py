@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from tests.lifecycle_support import (
     last_line,
     live_stacks,
 )
-from tests.support import free_port, running_server
+from tests.support import as_in_a_terminal, free_port, running_server
 from troposphere_templates.cost import estimate, load_prices, total
 
 TAG = "day2t1"
@@ -344,6 +345,7 @@ def test_logs_follow_prints_new_events_until_ctrl_c(deployed):
     endpoint, _ = deployed
     process = subprocess.Popen(
         [sys.executable, "-m", "invoke", "logs", "--follow", "--since", "1s", "--source", "api"],
+        preexec_fn=as_in_a_terminal,
         cwd=PROJECT_ROOT,
         env=aws_env(endpoint),
         stdin=subprocess.DEVNULL,
@@ -352,8 +354,15 @@ def test_logs_follow_prints_new_events_until_ctrl_c(deployed):
         text=True,
     )
     try:
-        time.sleep(1.5)
-        put_events(endpoint, LOG_GROUPS["api"], [(int(time.time() * 1000), "followed event")])
+        # The follower prints nothing until an event arrives, and under load it may take seconds to start:
+        # an event is written every half second, each "now", until the first one is printed.
+        ready = []
+        for _ in range(120):
+            put_events(endpoint, LOG_GROUPS["api"], [(int(time.time() * 1000), "followed event")])
+            ready, _, _ = select.select([process.stdout], [], [], 0.5)
+            if ready or process.poll() is not None:
+                break
+        assert ready, "no event was printed while events kept arriving"
         line = process.stdout.readline()
         assert line.rstrip().endswith("api         followed event")
     finally:

@@ -179,3 +179,35 @@ def test_commit_order_comes_from_git_history():
     assert is_ancestor(head, head) is True
     assert is_ancestor(head, parent) is False
     assert is_ancestor("0000000", head) is None  # a commit this checkout does not know
+
+
+def test_every_deploy_keeps_the_restored_database_it_did_not_render(endpoint):
+    """After `invoke restore` (PostgreSQL mode) the stack names the snapshot and the new instance in two
+    parameters that no rendered config carries. CloudFormation gives a parameter left out of an update its
+    default, which here would replace the restored instance with an empty one: a deploy from a checkout and
+    the create pipeline's deploy must keep both as they are."""
+    aws = aws_for(endpoint)
+    stacks = Stacks(aws, quiet_progress()[0], poll_seconds=0.05)
+    restored = {"DatabaseSnapshot": "ecs1-db-20261128-101500", "DatabaseInstance": "ecs1-db-r20261128102000"}
+    names = ["ApiImageTag", "AuthorizerImageTag", "AdminUsername", *restored]
+    body = json.loads(images_template(*names))
+    body["Parameters"]["DatabaseSnapshot"]["Default"] = ""
+    body["Parameters"]["DatabaseInstance"]["Default"] = "ecs1-db"
+    template = json.dumps(body)
+    rendered = {"ApiImageTag": "a1", "AuthorizerImageTag": "b1", "AdminUsername": "admin"}
+    stacks.deploy(CONFIG.app_stack, template, {**rendered, **restored}, {})
+
+    checkout = forward_only_images({**rendered, "AdminUsername": "root"}, True, quiet_progress()[0])
+    assert stacks.deploy(CONFIG.app_stack, template, checkout, {}).outcome == "updated"
+    assert stack_parameters(stacks.describe(CONFIG.app_stack) or {}) == {
+        **rendered,
+        "AdminUsername": "root",
+        **restored,
+    }
+    pipeline = keep_running_images(CONFIG, {"AdminUsername": "ops"})
+    assert stacks.deploy(CONFIG.app_stack, template, pipeline, {}).outcome == "updated"
+    assert stack_parameters(stacks.describe(CONFIG.app_stack) or {}) == {
+        **rendered,
+        "AdminUsername": "ops",
+        **restored,
+    }

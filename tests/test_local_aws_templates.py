@@ -22,6 +22,7 @@ import pytest
 
 import local_aws
 from tests.local_aws_support import client, deploy, outputs, status
+from tests.support import as_in_a_terminal
 
 pytestmark = pytest.mark.slow  # see conftest.py (deploys stacks on the emulator)
 
@@ -139,6 +140,7 @@ def test_invoke_local_aws_serves_until_stopped(stop_signal: signal.Signals) -> N
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "invoke", "local-aws", "--port", str(port)],
+        preexec_fn=as_in_a_terminal,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

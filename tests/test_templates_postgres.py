@@ -120,3 +120,49 @@ def test_invoke_cost_prices_the_postgres_mode_item_by_item(tmp_path: Path) -> No
     items = estimate(json.loads((tmp_path / "app.json").read_text()), prices)
     assert lines[-1].split()[1] == f"${total(items):,.2f}"
     assert not [line for line in lines if line.lstrip().startswith("EFS")]
+
+
+def test_restore_names_are_ones_the_template_and_rds_accept() -> None:
+    """`invoke restore` sets DatabaseInstance and DatabaseSnapshot: CloudFormation refuses a value that does
+    not match the parameter's AllowedPattern (the whole value) or exceeds MaxLength, before any change."""
+    import re
+    from datetime import UTC, datetime
+
+    from lifecycle.database_snapshots import COPY_SUFFIX, ours, restored_identifier
+    from troposphere_templates.config import ProjectConfig
+
+    parameters = load("postgres")["Parameters"]
+    config = ProjectConfig(database="postgres")
+    now = datetime(2026, 11, 28, 7, 5, 9, tzinfo=UTC)
+    instance = restored_identifier(config, now)
+    snapshot = f"{instance}-{now:%Y%m%d-%H%M%S}"  # what `invoke backup` names a snapshot of it
+    copy = f"rds:{config.db_instance_identifier}-2026-11-28-03-10".removeprefix("rds:") + COPY_SUFFIX
+    for name, value in (
+        ("DatabaseInstance", instance),
+        ("DatabaseSnapshot", snapshot),
+        ("DatabaseSnapshot", copy),
+    ):
+        spec = parameters[name]
+        assert re.fullmatch(spec["AllowedPattern"], value) and len(value) <= spec["MaxLength"], (name, value)
+    assert parameters["DatabaseSnapshot"]["Default"] == "", "a new stack creates an empty database"
+    assert re.fullmatch(parameters["DatabaseInstance"]["AllowedPattern"], "ecs1--db") is None
+    assert ours(config, instance) and ours(config, config.db_instance_identifier)
+    assert not ours(config, "ecs1-db-db"), "project ecs1-db's instance is not ecs1's"
+
+
+def test_a_restored_database_names_only_what_rds_takes_from_the_snapshot() -> None:
+    """Restoring, the instance must not name DBName or MasterUsername (RDS takes them from the snapshot); a
+    new instance names them. The condition is the DatabaseSnapshot parameter being set."""
+    app = load("postgres")
+    props = app["Resources"]["Database"]["Properties"]
+    condition = {"Fn::Not": [{"Fn::Equals": [{"Ref": "DatabaseSnapshot"}, ""]}]}
+    (restored,) = [name for name, value in app["Conditions"].items() if value == condition]
+    assert props["DBSnapshotIdentifier"] == {
+        "Fn::If": [restored, {"Ref": "DatabaseSnapshot"}, {"Ref": "AWS::NoValue"}]
+    }
+    for name in ("DBName", "MasterUsername"):
+        assert props[name]["Fn::If"][:2] == [restored, {"Ref": "AWS::NoValue"}], name
+    assert props["DBInstanceIdentifier"] == {"Ref": "DatabaseInstance"}, (
+        "a restore needs a new name to replace"
+    )
+    assert app["Resources"]["Database"]["UpdateReplacePolicy"] == "Snapshot", "a restore keeps the old data"

@@ -142,6 +142,7 @@ class AppStack:
         self._add_interface_endpoints()
         self._add_secrets()
         if self.config.postgres:
+            postgres.add_parameters(self)
             postgres.add_database(self)
         else:
             # SQLite on EFS, with its snapshots in S3 (PostgreSQL has RDS's backups).
@@ -827,7 +828,7 @@ class AppStack:
             outputs.update(postgres.outputs(self))
         else:
             outputs["FileSystemId"] = (Ref(self.file_system), "EFS file system holding the SQLite database")
-            outputs["BackupBucket"] = (
+            outputs[backups.OUTPUT] = (
                 Ref(self.backup_bucket),
                 "S3 bucket of the database snapshots (kept after the stack)",
             )

@@ -18,6 +18,8 @@ from troposphere_templates import policies
 BACKUP_PREFIX = "backups/"
 NONCURRENT_DAYS = 1
 LOGICAL_ID = "BackupBucket"
+# The app stack's output naming the bucket; `invoke backup`/`restore`/`clean` find the snapshots by it.
+OUTPUT = "BackupBucket"
 
 CHECKOV_SKIPS = [
     ("CKV_AWS_18", "access logs need a second bucket; the task role is the only writer of snapshots"),

@@ -718,7 +718,9 @@ def postgres_statements(config: ProjectConfig) -> list[Statement]:
             # CloudFormation names the subnet group and the final snapshot; RDS names the default parameter
             # and option groups.
             Resource=[
+                # The instance, and those `invoke restore` names after it (`<identifier>-r<time>`).
                 Sub(f"{arn}:rds:{here}:db:{db_instance_identifier}"),
+                Sub(f"{arn}:rds:{here}:db:{db_instance_identifier}-*"),
                 Sub(f"{arn}:rds:{here}:subgrp:*"),
                 Sub(f"{arn}:rds:{here}:snapshot:*"),
                 Sub(f"{arn}:rds:{here}:pg:default.*"),

@@ -12,8 +12,13 @@ It replaces the default's SQLite on EFS with RDS PostgreSQL and runs the service
   app/core/database_secret.py) when a new connection is refused;
 - the service at `min_tasks`..`max_tasks` tasks (2-4 by default) with rolling deployments that never go
   below the running count (100% healthy, 200% maximum) and CPU target tracking;
-- backups are RDS automated backups (`db_backup_days` days of point-in-time recovery) plus a final
-  snapshot when the stack deletes the instance.
+- backups are RDS automated backups (`db_backup_days` days of point-in-time recovery), manual snapshots
+  (`invoke backup`) and a final snapshot whenever the stack deletes or replaces the instance;
+- `invoke restore` restores a snapshot through the stack itself: two parameters (below) name the snapshot
+  and a new instance identifier, CloudFormation creates the new instance from the snapshot, points the tasks
+  at it and deletes the old one after its final snapshot. Every later deploy keeps both parameters as they
+  are (lifecycle/deploy.py), because an update that drops `DBSnapshotIdentifier` would replace the restored
+  instance with an empty one.
 
 Migrations run in every task's start command, serialised by a PostgreSQL advisory lock (app/migrate.py).
 """
@@ -23,9 +28,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from troposphere import (
+    Equals,
     GetAtt,
     GetAZs,
+    If,
     Join,
+    Not,
+    NoValue,
+    Parameter,
     Ref,
     Select,
     Sub,
@@ -53,10 +63,60 @@ SCALE_OUT_COOLDOWN_S = 60
 SCALE_IN_COOLDOWN_S = 300
 
 
+# The stack parameters `invoke restore` sets and every deploy keeps (see the module's docstring).
+SNAPSHOT_PARAMETER = "DatabaseSnapshot"
+INSTANCE_PARAMETER = "DatabaseInstance"
+STATE_PARAMETERS = (INSTANCE_PARAMETER, SNAPSHOT_PARAMETER)
+# The output that names the instance; a stack with it runs the PostgreSQL mode (status, backup, restore).
+INSTANCE_OUTPUT = "DatabaseInstanceId"
+RESTORED = "RestoredFromSnapshot"
+# RDS identifiers: a letter, then letters, digits and single hyphens, not ending in a hyphen.
+INSTANCE_PATTERN = "[a-z](-?[a-z0-9])*"
+SNAPSHOT_PATTERN = "([a-zA-Z](-?[a-zA-Z0-9])*)?"
+
+
 def _skip_checks(*checks: tuple[str, str]) -> dict[str, Any]:
     from troposphere_templates.app import skip_checks
 
     return skip_checks(*checks)
+
+
+def add_parameters(stack: AppStack) -> None:
+    """The instance's identifier and the snapshot it was restored from: `invoke restore` sets both."""
+    c = stack.config
+    stack.t.add_parameter(
+        Parameter(
+            INSTANCE_PARAMETER,
+            Type="String",
+            Default=c.db_instance_identifier,
+            AllowedPattern=INSTANCE_PATTERN,
+            MaxLength=63,
+            Description=(
+                f"the RDS instance's identifier: {c.db_instance_identifier}, or "
+                f"{c.db_instance_identifier}-r<time> after `invoke restore` (a new identifier is what lets "
+                "CloudFormation replace the instance)"
+            ),
+        )
+    )
+    stack.t.add_parameter(
+        Parameter(
+            SNAPSHOT_PARAMETER,
+            Type="String",
+            Default="",
+            AllowedPattern=SNAPSHOT_PATTERN,
+            MaxLength=255,
+            Description=(
+                "the DB snapshot the instance was restored from (empty: a new, empty database); set by "
+                "`invoke restore` and kept by every deploy, since dropping it replaces the data with nothing"
+            ),
+        )
+    )
+    stack.t.add_condition(RESTORED, Not(Equals(Ref(SNAPSHOT_PARAMETER), "")))
+
+
+def _unless_restored(value: Any) -> If:
+    """RDS takes these from the snapshot: a restore must not name them."""
+    return If(RESTORED, NoValue, value)
 
 
 def add_database(stack: AppStack) -> None:
@@ -112,7 +172,8 @@ def add_database(stack: AppStack) -> None:
     stack.database = stack.add(
         rds.DBInstance(
             "Database",
-            DBInstanceIdentifier=c.db_instance_identifier,
+            DBInstanceIdentifier=Ref(INSTANCE_PARAMETER),
+            DBSnapshotIdentifier=If(RESTORED, Ref(SNAPSHOT_PARAMETER), NoValue),
             Engine="postgres",
             EngineVersion=ENGINE_VERSION,
             DBInstanceClass=c.db_instance_class,
@@ -124,15 +185,16 @@ def add_database(stack: AppStack) -> None:
             DBSubnetGroupName=Ref(subnet_group),
             VPCSecurityGroups=[Ref(database_sg)],
             Port=str(DB_PORT),
-            DBName=c.db_name,
-            MasterUsername=c.db_name,
+            DBName=_unless_restored(c.db_name),
+            MasterUsername=_unless_restored(c.db_name),
             ManageMasterUserPassword=True,
             BackupRetentionPeriod=c.db_backup_days,
             CopyTagsToSnapshot=True,
             AutoMinorVersionUpgrade=True,
             DeletionProtection=False,
             EnableIAMDatabaseAuthentication=False,
-            # `invoke clean` deletes the stack; the data survives it as a final snapshot.
+            # `invoke clean` deletes the stack, `invoke restore` replaces the instance: either way the data
+            # survives as a final snapshot.
             DeletionPolicy="Snapshot",
             UpdateReplacePolicy="Snapshot",
             Metadata=_skip_checks(
@@ -240,7 +302,7 @@ def add_autoscaling(stack: AppStack) -> None:
 
 def outputs(stack: AppStack) -> dict[str, tuple[Any, str]]:
     return {
-        "DatabaseInstanceId": (Ref(stack.database), "RDS instance holding the PostgreSQL database"),
+        INSTANCE_OUTPUT: (Ref(stack.database), "RDS instance holding the PostgreSQL database"),
         "DatabaseEndpoint": (GetAtt(stack.database, "Endpoint.Address"), "the database's host name"),
         "DatabaseSecretArn": (master_secret_arn(stack), "RDS-managed secret with the master user's password"),
     }
