@@ -253,9 +253,15 @@ def restore(
         return {**dict.fromkeys(before), SNAPSHOT_PARAMETER: source, INSTANCE_PARAMETER: new_instance}
 
     progress.line(f"{config.app_stack}: restoring {source} into {new_instance}")
-    result = Stacks(aws, progress, poll_seconds=poll_seconds).deploy(
-        config.app_stack, None, values, {}, create=False
-    )
+    try:
+        result = Stacks(aws, progress, poll_seconds=poll_seconds).deploy(
+            config.app_stack, None, values, {}, create=False
+        )
+    except LifecycleError as exc:
+        raise LifecycleError(
+            f"restore of {source} failed; CloudFormation rolls the stack back to {instance}, which keeps "
+            f"serving; `invoke restore --key {source}` tries again ({exc})"
+        ) from None
     if result.outcome == Outcome.ABSENT:
         raise LifecycleError(f"no stack {config.app_stack}: deploy it first (`invoke deploy`)")
     return (

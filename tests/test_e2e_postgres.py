@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 import local_aws
+from lifecycle import database_snapshots
+from lifecycle.errors import LifecycleError
 from lifecycle.status import gather
 from tests.lifecycle_support import (
     TAG,
@@ -50,6 +52,11 @@ def _environment(task: dict[str, Any]) -> dict[str, str]:
 def _stack_parameters(endpoint: str) -> dict[str, str]:
     (stack,) = client(endpoint, "cloudformation").describe_stacks(StackName="ecs1-app")["Stacks"]
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def stack_outputs_of(endpoint: str) -> dict[str, str]:
+    (stack,) = client(endpoint, "cloudformation").describe_stacks(StackName="ecs1-app")["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
 def _instances(rds: Any) -> list[str]:
@@ -156,6 +163,19 @@ def test_the_postgres_mode_deploys_backs_up_restores_and_cleans(endpoint, tmp_pa
     assert from_automated.returncode == 0, from_automated.stdout + from_automated.stderr
     assert _stack_parameters(endpoint)["DatabaseSnapshot"] == copy
     assert rds.describe_db_snapshots(DBSnapshotIdentifier=copy)["DBSnapshots"][0]["SnapshotType"] == "manual"
+
+    # A restore that fails (the snapshot deleted by someone between the choice and the update) says so; the
+    # stack rolls back and the instance it had keeps serving.
+    before = _stack_parameters(endpoint)
+    monkeypatch.setattr(database_snapshots, "_keep_manual", lambda *args: "deleted-meanwhile")
+    with pytest.raises(
+        LifecycleError, match=r"^restore of deleted-meanwhile failed; CloudFormation rolls"
+    ) as failed:
+        database_snapshots.restore(
+            ProjectConfig(), aws, stack_outputs_of(endpoint), yes=True, poll_seconds=0.05
+        )
+    assert f"rolls the stack back to {before['DatabaseInstance']}, which keeps serving" in str(failed.value)
+    assert _stack_parameters(endpoint) == before and _instances(rds) == [before["DatabaseInstance"]]
 
     # An instance that does not serve makes the status unhealthy.
     latest = _stack_parameters(endpoint)["DatabaseInstance"]
