@@ -70,6 +70,32 @@ def pytest_report_header(config: pytest.Config) -> str:
     )
 
 
+# The files that take longest (measured), first: xdist hands the files out in collection order, so with these
+# begun early the workers finish together, rather than one idling while the other runs a long last file (the
+# type check, say). A file missing here only runs later; the order never changes what a test proves.
+LONGEST_FIRST = (
+    "test_backups.py",
+    "test_e2e_day2.py",
+    "test_cli.py",
+    "test_e2e_failures.py",
+    "test_templates_lint.py",
+    "test_typing.py",
+    "test_container_images.py",
+    "test_pipelines_emulated.py",
+    "test_e2e_lifecycle.py",
+    "test_templates_render.py",
+    "test_throttle.py",
+    "test_api_schemathesis.py",
+    "test_local_aws_templates.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping of tests by fixture parameter, which it keeps
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     """moto's server on a free port, for the tests of one file."""
