@@ -52,13 +52,41 @@ def task_names() -> list[str]:
     return re.findall(r"^  (\S+)", listing, flags=re.MULTILINE)
 
 
+def every_task_help(names: list[str]) -> dict[str, str]:
+    """`invoke --help NAME` for every task, in one process: the program object the `invoke` command runs,
+    called once per name (a process per task cost a second of start-up each)."""
+    marker = "=== help of "
+    script = (
+        "import sys\n"
+        "from invoke.main import program\n"
+        "for name in sys.argv[2:]:\n"
+        f"    print({marker!r} + name, flush=True)\n"
+        "    program.run(['invoke', '--search-root', sys.argv[1], '--help', name], exit=False)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(PROJECT_ROOT), *names],
+        cwd=PROJECT_ROOT,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    sections = result.stdout.split(marker)[1:]
+    return {section.split("\n", 1)[0]: section.split("\n", 1)[1] for section in sections}
+
+
 def test_no_task_has_short_flags_and_dash_h_is_help() -> None:
     """With automatic short flags `-r` meant --repository, --region, --revision, --repeat or --reload, and
     `invoke serve -h` was --host missing its value."""
     names = task_names()
     assert {"serve", "deploy", "migrate", "bench", "push"} <= set(names)
-    for name in names:
-        usage = invoke("--help", name).stdout
+    helps = every_task_help(names)
+    assert list(helps) == names
+    assert helps["deploy"] == invoke("--help", "deploy").stdout, "the same help as the command prints"
+    for name, usage in helps.items():
+        assert f"Usage: inv[oke] [--core-opts] {name} " in usage, name
         options = [
             line.strip() for line in usage.split("Options:")[-1].splitlines() if line.strip().startswith("-")
         ]

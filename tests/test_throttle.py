@@ -1,6 +1,7 @@
 """Password guessing and sign-up floods against the real server process: refused with 429 before bcrypt.
 
-Each test starts its own server with small limits (the shared test server's are generous, tests/support.py).
+Each test starts a server with small limits, or shares the one with `limits()` alone (the shared test
+server's are generous, tests/support.py).
 Client addresses other than 127.0.0.1 come from X-Forwarded-For, which the server trusts only where a test
 says it sits behind a proxy on 127.0.0.1 (FORWARDED_ALLOW_IPS), as the task trusts the VPC link on AWS.
 """
@@ -8,11 +9,13 @@ says it sits behind a proxy on 127.0.0.1 (FORWARDED_ALLOW_IPS), as the task trus
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.support import login, running_server, signup
+from tests.support import Server, login, running_server, signup
 
 PASSWORD = "the-right-password"  # noqa: S105 (a throwaway user on a throwaway database)
 WRONG = "a-wrong-password"
@@ -52,8 +55,16 @@ def test_200_wrong_passwords_are_refused_after_a_few(tmp_path: Path) -> None:
         assert WRONG not in answers[-1].text
 
 
-def test_each_failure_after_a_wait_doubles_the_next_wait(tmp_path: Path) -> None:
-    with running_server(tmp_path, **limits()) as server, httpx.Client(base_url=server.base_url) as client:
+@pytest.fixture(scope="module")
+def default_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server with `limits()` alone for the tests that need nothing else: each uses its own account, and
+    the throttle counts per account and address (the per-address limits stay the generous test ones)."""
+    with running_server(tmp_path_factory.mktemp("throttle"), **limits()) as server:
+        yield server
+
+
+def test_each_failure_after_a_wait_doubles_the_next_wait(default_limits: Server) -> None:
+    with httpx.Client(base_url=default_limits.base_url) as client:
         assert signup(client, "alice", PASSWORD).status_code == 201
         for _ in range(FREE + 1):
             assert login(client, "alice", WRONG).status_code == 401
@@ -67,8 +78,8 @@ def test_each_failure_after_a_wait_doubles_the_next_wait(tmp_path: Path) -> None
         assert waits[0] <= waits[1] < waits[2] and waits[2] >= 2 * waits[0], waits
 
 
-def test_a_few_typos_never_lock_the_owner_out_and_a_success_resets_them(tmp_path: Path) -> None:
-    with running_server(tmp_path, **limits()) as server, httpx.Client(base_url=server.base_url) as client:
+def test_a_few_typos_never_lock_the_owner_out_and_a_success_resets_them(default_limits: Server) -> None:
+    with httpx.Client(base_url=default_limits.base_url) as client:
         assert signup(client, "bob", PASSWORD).status_code == 201
         for _ in range(2):
             assert [login(client, "bob", WRONG).status_code for _ in range(FREE)] == [401] * FREE
@@ -113,9 +124,9 @@ def test_guesses_spread_over_many_addresses_cannot_lock_the_owner_out(tmp_path: 
         assert login_from(client, "erin", PASSWORD, "198.51.100.7").status_code == 200, "the owner's does not"
 
 
-def test_a_direct_client_cannot_choose_its_address_with_x_forwarded_for(tmp_path: Path) -> None:
+def test_a_direct_client_cannot_choose_its_address_with_x_forwarded_for(default_limits: Server) -> None:
     """No proxy is trusted by default: a forged header is ignored, the guesser is throttled all the same."""
-    with running_server(tmp_path, **limits()) as server, httpx.Client(base_url=server.base_url) as client:
+    with httpx.Client(base_url=default_limits.base_url) as client:
         assert signup(client, "frank", PASSWORD).status_code == 201
         statuses = [login_from(client, "frank", WRONG, f"203.0.113.{i}").status_code for i in range(1, 21)]
         assert statuses.count(401) == FREE + 1 and statuses.count(429) == 20 - FREE - 1, statuses
