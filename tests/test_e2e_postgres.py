@@ -15,6 +15,8 @@ import pytest
 import local_aws
 from tests.lifecycle_support import TAG, client, invoke, last_line, live_stacks, register_images
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
