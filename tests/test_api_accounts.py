@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import ADMIN_NAME, ADMIN_PASSWORD, bearer, login, new_user, running_server, unique_name
 
@@ -137,6 +138,7 @@ def test_forged_binding_claims_are_refused(client: httpx.Client, server) -> None
         assert client.get("/auth/check_token", headers=bearer(token)).status_code == 401, wrong
 
 
+@pytest.mark.slow
 def test_a_revocation_holds_at_once_in_every_process_sharing_the_database(tmp_path: Path) -> None:
     """Two server processes on one database (the rollback journal lets several processes open the file, as
     several tasks share PostgreSQL): a password changed through one revokes the token in the other at once."""
@@ -166,6 +168,7 @@ def test_a_revocation_holds_at_once_in_every_process_sharing_the_database(tmp_pa
             )
 
 
+@pytest.mark.slow
 def test_concurrent_demotions_and_deletions_never_remove_the_last_admin(tmp_path: Path) -> None:
     """The last-admin check and the write run in one transaction: when every admin removes themselves at
     once (a demotion with a new password, or a deletion), all but one succeed and one admin remains.

@@ -78,6 +78,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_local_round_trip_loses_nothing_acknowledged_before_the_snapshot(tmp_path: Path) -> None:
     with running_server(tmp_path) as server, httpx.Client(base_url=server.base_url, timeout=30) as http:
         user, headers = new_user(http, "kept")
@@ -111,6 +112,7 @@ def test_local_round_trip_loses_nothing_acknowledged_before_the_snapshot(tmp_pat
     assert "restored snapshot" in server.log.read_text()
 
 
+@pytest.mark.slow
 def test_invoke_backup_local_goes_through_the_running_api_or_reads_the_stopped_file(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         locked = local_invoke(server.database, "backup", "--local", "--url", server.base_url)
@@ -147,6 +149,7 @@ def wait_for(condition, what: str, polls: int = 300) -> None:
     pytest.fail(f"still waiting for {what}")
 
 
+@pytest.mark.slow
 def test_the_schedule_snapshots_once_a_day_and_then_only_when_the_database_changed(tmp_path: Path) -> None:
     folder = tmp_path / "backups"
     hourly = lambda: [k for k in snapshots(folder) if k.startswith("hourly/")]  # noqa: E731
@@ -198,6 +201,7 @@ def copy_of(sound: tuple[Path, dict, str], tmp_path: Path) -> Path:
     return tmp_path / "app.db"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
@@ -231,6 +235,7 @@ def test_a_corrupt_or_foreign_file_is_refused_with_one_line(
     assert digest(database) == before
 
 
+@pytest.mark.slow
 def test_the_server_refuses_an_unsound_snapshot_at_start_and_serves_the_live_database(
     sound: tuple[Path, dict, str], tmp_path: Path
 ) -> None:
@@ -262,6 +267,7 @@ def s3_env(endpoint: str, bucket: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_s3_round_trip_on_the_emulator(tmp_path: Path) -> None:
     with moto_server() as endpoint:
         s3 = client(endpoint, "s3")
@@ -338,6 +344,7 @@ def endpoint():
         yield url
 
 
+@pytest.mark.slow
 def test_backup_and_restore_against_the_deployed_stack(endpoint: str, tmp_path: Path) -> None:
     """`invoke restore` on the emulator after `invoke deploy --stand-in-images`: it lists the bucket, checks
     the snapshot, leaves the request and forces a new deployment; the task side is a local server process."""

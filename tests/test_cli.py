@@ -15,6 +15,8 @@ import pytest
 
 from tests.support import PROJECT_ROOT, sqlite_url
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 

@@ -44,6 +44,7 @@ def test_parts_and_a_url_together_or_missing_parts_are_one_clear_error() -> None
         Settings(app_env="dev", database_host="db")
 
 
+@pytest.mark.slow
 def test_the_start_command_serves_from_parts(tmp_path: Path) -> None:
     with fresh_database() as url:
         parts = make_url(url)

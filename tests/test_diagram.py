@@ -30,6 +30,7 @@ def graphviz() -> None:
         pytest.skip(reason)
 
 
+@pytest.mark.slow
 def test_the_committed_diagram_shows_every_resource_of_the_template_and_its_links(tmp_path: Path) -> None:
     template = next(p for p in render_all(ProjectConfig(), tmp_path / "templates") if p.name == "app.json")
     svg, png = draw(template, tmp_path / "docs")

@@ -40,6 +40,8 @@ from tests.lifecycle_support import (
 from tests.support import as_in_a_terminal, free_port, running_server
 from troposphere_templates.cost import estimate, load_prices, total
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 TAG = "day2t1"
 CONNECTION_ARN = (
     f"arn:aws:codeconnections:{REGION}:{ACCOUNT_ID}:connection/0b5c5a1e-0000-4000-8000-0000000000d2"

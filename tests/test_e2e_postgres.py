@@ -31,6 +31,8 @@ from tests.lifecycle_support import (
 )
 from troposphere_templates.config import ProjectConfig
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:

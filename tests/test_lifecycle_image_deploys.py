@@ -24,6 +24,8 @@ from tests.lifecycle_support import (
 )
 from troposphere_templates.config import IMAGE_TAG_PARAMETERS, ProjectConfig
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CONFIG = ProjectConfig()
 
 

@@ -12,11 +12,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.database_url import sync_url
 from tests.postgres_support import fresh_database
 from tests.support import PROJECT_ROOT, bearer, login, new_user, running_server, sqlite_url
+
+pytestmark = pytest.mark.slow  # see conftest.py
 
 KEYS = {"users": "id", "locations": "id", "location_shares": "owner_id, viewer_id"}
 

@@ -35,6 +35,8 @@ from tests.lifecycle_support import ACCOUNT_ID, REGION, aws_env, client
 from tests.pipelines_support import PROJECT_ROOT, codebuild_environment, push_starts, source_zip, start_build
 from troposphere_templates.config import IMAGE_TAG_PARAMETERS, PIPELINE_KINDS, ProjectConfig
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 CONFIG = ProjectConfig()
 APP_STACK = CONFIG.app_stack
 WAITING = f"{APP_STACK} is UPDATE_IN_PROGRESS: waiting for it to finish first"

@@ -29,6 +29,8 @@ from tests.support import (
     wait_healthy,
 )
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 TASKS = 4
 
 

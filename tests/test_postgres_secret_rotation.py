@@ -24,6 +24,8 @@ from tests.lifecycle_support import CREDENTIALS, REGION, moto_server
 from tests.postgres_support import ADMIN_URL, fresh_database
 from tests.support import login, new_user, running_server
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 OLD_PASSWORD = "unused-with-trust-authentication"
 
 

@@ -31,6 +31,8 @@ import pytest
 
 from tests.support import PROJECT_ROOT, Server, new_user, running_server, server_env, sqlite_url
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 WRITE = {"lat": 48.85837, "lng": 2.294481}
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.templates_support import PROJECT_ROOT, load, policy_statements, resources_of_type
 from troposphere_templates.cost import estimate, load_prices, total
 
@@ -103,6 +105,7 @@ def test_the_default_mode_is_unchanged_sqlite_on_one_task() -> None:
     assert service["Properties"]["DesiredCount"] == 1
 
 
+@pytest.mark.slow
 def test_invoke_cost_prices_the_postgres_mode_item_by_item(tmp_path: Path) -> None:
     render = [sys.executable, "-m", "invoke", "render", "--database", "postgres", "--out", str(tmp_path)]
     assert subprocess.run(render, cwd=PROJECT_ROOT, capture_output=True).returncode == 0

@@ -17,6 +17,8 @@ import pytest
 
 from tests.support import Server, login, running_server, signup
 
+pytestmark = pytest.mark.slow  # see conftest.py
+
 PASSWORD = "the-right-password"  # noqa: S105 (a throwaway user on a throwaway database)
 WRONG = "a-wrong-password"
 FREE = 3  # failures per account and address that cost no wait

@@ -74,6 +74,7 @@ async def attempts(database_url: str, count: int) -> list[bool]:
             await engine.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_attempts_from_two_processes_take_the_free_ones_once(database_url: str) -> None:
     upgrade(database_url)
     passed = asyncio.run(attempts(database_url, 40))
