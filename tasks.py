@@ -32,7 +32,7 @@ HELP = {
     "reload": "restart when the code changes",
     "k": "only tests matching this expression",
     "x": "stop at the first failure",
-    "quick": "skip the tests marked slow (processes, linters, deploys): the inner loop",
+    "quick": "the inner loop: skip the tests marked slow (processes, linters, deploys); API tests on SQLite",
     "duration": "seconds per run (default 5)",
     "repeat": "runs per scenario; the table shows medians (default 3)",
     "connections": "concurrent connections (default 16)",
@@ -217,9 +217,11 @@ def serve(c: Context, host: str = "127.0.0.1", port: str = "8000", reload: bool 
 @task(help=helps("k", "x", "quick"))
 def test(c: Context, k: str = "", x: bool = False, quick: bool = False) -> None:
     """Run the whole test suite (in parallel, one worker per core)."""
-    # The quick loop runs in one process: starting workers (each imports everything) costs more than it saves.
+    # The quick loop runs in one process (starting workers, each importing everything, costs more than it
+    # saves) and the API tests on SQLite alone; the whole suite runs them on PostgreSQL too.
     args = (f" -k '{k}'" if k else "") + (" -x" if x else "") + (" -m 'not slow' -n 0" if quick else "")
-    c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty())
+    env = {"ECS1_TEST_ENGINES": "sqlite"} if quick else {}
+    c.run(f"{sys.executable} -m pytest{args}", pty=sys.stdout.isatty(), env=env)
 
 
 @task(help=helps("duration", "repeat", "connections", "journals", "baseline", "only", "databases"))

@@ -20,6 +20,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -100,6 +102,9 @@ def decision_lines(output: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines()]
 
 
+SERVICE_MODELS = botocore.loaders.create_loader()
+
+
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     port = free_port()
@@ -119,8 +124,12 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    # Each test is a cold start: a fresh Lambda execution environment with nothing cached.
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    # Each test is a cold start: a fresh Lambda execution environment with nothing cached: a new boto3 session
+    # (reading this environment) and a new signing-key cache. Only botocore's parsed service models are shared
+    # (they are the same files on every start), which saves reading them again for every test.
+    core = botocore.session.get_session()
+    core.register_component("data_loader", SERVICE_MODELS)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3.Session(botocore_session=core))
     monkeypatch.setattr(authorizer, "_signing_key", authorizer.SigningKey())
 
 
