@@ -100,6 +100,10 @@ def sees(viewer: type[User], owner_id: IdColumn) -> ColumnElement[bool]:
 
 def named(user_name: str) -> ColumnElement[bool]:
     # Served by the unique index on lower(user_name); names are ASCII, so lower() agrees across databases.
+    if "\x00" in user_name:
+        # No account has one (names are letters, digits and . _ -), and PostgreSQL refuses NUL in text
+        # outright: such a name (a login form's, say) matches nothing instead of failing the query.
+        return false()
     return func.lower(User.user_name) == user_name.lower()
 
 

@@ -121,3 +121,17 @@ def test_six_decimal_coordinates_are_stored_as_sent(client: httpx.Client, sent: 
     assert response.status_code == 201
     latest = client.get("/location/history", headers=headers).json()["items"][0]["lat"]
     assert latest == stored and json.dumps(latest) == json.dumps(stored)
+
+
+def test_a_nul_in_a_user_name_is_an_unknown_user_on_every_route(
+    client: httpx.Client, admin_headers: dict[str, str]
+) -> None:
+    """PostgreSQL refuses NUL in text: a name with one (found by schemathesis on the login form) must be an
+    unknown user, never a 500. No account can have one: names are letters, digits and . _ -."""
+    user, headers = new_user(client, "nul")
+    name = user["user_name"]
+    assert login(client, name + "\x00", "password-123").status_code == 401
+    assert client.delete("/users/delete/x%00y", headers=admin_headers).status_code == 404
+    assert client.put("/location/shared_with/x%00y", headers=headers).status_code in (404, 422)
+    assert client.delete("/location/shared_with/x%00y", headers=headers).status_code in (404, 422)
+    assert login(client, name, "password-123").status_code == 200, "the account itself is untouched"
