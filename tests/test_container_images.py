@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -64,6 +65,11 @@ def no_engine_env() -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "task", [["build"], ["push"], ["build", "--target", "authorizer", "--tag", "abc1234"]]
+)
+@pytest.mark.skipif(
+    shutil.which("docker") is None,
+    reason="needs the real docker client without an engine; with no client at all, "
+    "test_without_a_docker_client_the_task_says_so covers the task",
 )
 def test_without_a_docker_engine_the_task_stops_at_once_with_one_line(task: list[str]) -> None:
     result = run_invoke(*task, env=no_engine_env())
