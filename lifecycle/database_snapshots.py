@@ -28,9 +28,10 @@ from botocore.exceptions import ClientError
 from app.backup import Snapshot
 from lifecycle.aws import Aws
 from lifecycle.backups import age, choose, confirm, when
+from lifecycle.deploy import keep_all_but
 from lifecycle.errors import LifecycleError
 from lifecycle.progress import Progress
-from lifecycle.stacks import Outcome, ParameterValues, Stacks, stack_parameters
+from lifecycle.stacks import Outcome, Stacks
 from troposphere_templates.config import ProjectConfig
 from troposphere_templates.postgres import INSTANCE_OUTPUT, INSTANCE_PARAMETER, SNAPSHOT_PARAMETER
 
@@ -241,16 +242,15 @@ def restore(
     confirm(what_is_lost(chosen, instance, new_instance, now), yes)
 
     source = _keep_manual(aws, chosen, config, progress, poll_seconds)
-    before: dict[str, str] = {}
 
-    def values(stack: dict[str, Any] | None) -> ParameterValues:
-        before.update(stack_parameters(stack or {}))
-        if SNAPSHOT_PARAMETER not in before:
+    def restorable(running: dict[str, str]) -> None:
+        if SNAPSHOT_PARAMETER not in running:
             raise LifecycleError(
                 f"{config.app_stack} predates restores (no {SNAPSHOT_PARAMETER} parameter): deploy this "
                 "version first (`invoke deploy --database postgres`)"
             )
-        return {**dict.fromkeys(before), SNAPSHOT_PARAMETER: source, INSTANCE_PARAMETER: new_instance}
+
+    values = keep_all_but({SNAPSHOT_PARAMETER: source, INSTANCE_PARAMETER: new_instance}, {}, restorable)
 
     progress.line(f"{config.app_stack}: restoring {source} into {new_instance}")
     try:
@@ -266,5 +266,5 @@ def restore(
         raise LifecycleError(f"no stack {config.app_stack}: deploy it first (`invoke deploy`)")
     return (
         f"restored {source} into {new_instance} in {result.seconds:.0f}s; the service runs on it, and "
-        f"{before.get(INSTANCE_PARAMETER) or instance} was deleted after its final snapshot"
+        f"{instance} was deleted after its final snapshot"
     )

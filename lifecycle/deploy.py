@@ -365,6 +365,20 @@ def _ensure_images(
         progress.line(f"images {', '.join(needed)}: in {config.ecr_repository}")
 
 
+def keep_all_but(
+    changes: dict[str, str], before: dict[str, str], check: Callable[[dict[str, str]], None]
+) -> Callable[[dict[str, Any] | None], ParameterValues]:
+    """Parameter values that change only `changes` and keep every other one as deployed (UsePreviousValue).
+    `before` receives the deployed values; `check` sees them first and may refuse the stack (one line)."""
+
+    def values(stack: dict[str, Any] | None) -> ParameterValues:
+        before.update(stack_parameters(stack or {}))
+        check(before)
+        return {**dict.fromkeys(before), **changes}
+
+    return values
+
+
 def deploy_image(
     config: ProjectConfig,
     aws: Aws,
@@ -380,12 +394,9 @@ def deploy_image(
     progress = progress or Progress()
     parameter = IMAGE_TAG_PARAMETERS[target]
     before: dict[str, str] = {}
-
-    def values(stack: dict[str, Any] | None) -> ParameterValues:
-        before.update(stack_parameters(stack or {}))
-        _require_image_parameters(config, before)
-        return {**dict.fromkeys(before), parameter: tag}
-
+    values = keep_all_but(
+        {parameter: tag}, before, lambda deployed: _require_image_parameters(config, deployed)
+    )
     stacks = Stacks(aws, progress, poll_seconds=poll_seconds)
     result = stacks.deploy(config.app_stack, None, values, {}, create=False)
     if result.outcome == Outcome.ABSENT:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -80,16 +81,22 @@ def test_a_stack_from_before_one_parameter_per_image_is_one_line_to_act_on(endpo
     )
 
 
-def test_a_change_set_read_before_an_image_deploy_never_runs_after_it(endpoint, monkeypatch):
-    """The create pipeline keeps the images (UsePreviousValue), which CloudFormation reads when the change set
-    is created. An image deploy that runs meanwhile makes that change set OBSOLETE, so the create pipeline
-    computes a new one instead of putting the image it replaced back."""
+def deployed_images_stack(endpoint: str) -> tuple[Any, Stacks, str]:
+    """The emulations on, and the app stack deployed with images a1/b1 and admin `admin`."""
     local_aws.install()
     aws = aws_for(endpoint)
     stacks = Stacks(aws, quiet_progress()[0], poll_seconds=0.05)
     values = {"ApiImageTag": "a1", "AuthorizerImageTag": "b1", "AdminUsername": "admin"}
     body = images_template(*values)
     stacks.deploy(CONFIG.app_stack, body, dict(values), {})
+    return aws, stacks, body
+
+
+def test_a_change_set_read_before_an_image_deploy_never_runs_after_it(endpoint, monkeypatch):
+    """The create pipeline keeps the images (UsePreviousValue), which CloudFormation reads when the change set
+    is created. An image deploy that runs meanwhile makes that change set OBSOLETE, so the create pipeline
+    computes a new one instead of putting the image it replaced back."""
+    aws, stacks, body = deployed_images_stack(endpoint)
     create_change_set = emulated_stacks._original_backend_create_change_set
     image_deploys: list[str] = []
 
@@ -116,12 +123,7 @@ def test_a_change_set_read_before_an_image_deploy_never_runs_after_it(endpoint, 
 def test_a_change_set_deleted_by_an_image_deploy_is_computed_again(endpoint):
     """CloudFormation deletes a stack's other change sets when one runs (ExecuteChangeSet): a deploy whose
     change set was reviewed while an image deploy ran computes a new one from the stack as it is now."""
-    local_aws.install()
-    aws = aws_for(endpoint)
-    stacks = Stacks(aws, quiet_progress()[0], poll_seconds=0.05)
-    values = {"ApiImageTag": "a1", "AuthorizerImageTag": "b1", "AdminUsername": "admin"}
-    body = images_template(*values)
-    stacks.deploy(CONFIG.app_stack, body, dict(values), {})
+    aws, stacks, body = deployed_images_stack(endpoint)
     reviewed: list[str] = []
 
     def review_while_an_image_deploys(change_set):
