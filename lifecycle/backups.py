@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from app.backup import (
+from app.snapshots import (
     ON_DEMAND_TIER,
     BackupError,
     DirectoryStore,

@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from app.backup import Snapshot
+from app.snapshots import Snapshot
 from lifecycle.aws import Aws
 from lifecycle.backups import age, choose, confirm, when
 from lifecycle.deploy import keep_all_but

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import local_aws
-from app.backup import S3Store
+from app.snapshots import S3Store
 from lifecycle.backups import request_restore
 from lifecycle.backups import utcnow as now
 from tests.lifecycle_support import CREDENTIALS, REGION, client, invoke, last_line, moto_server
@@ -416,7 +416,7 @@ def test_backup_and_restore_against_the_deployed_stack(endpoint: str, tmp_path: 
 def test_restore_picks_the_newest_at_or_before_a_time_or_an_age() -> None:
     from datetime import UTC, datetime
 
-    from app.backup import parse_key
+    from app.snapshots import parse_key
     from lifecycle.backups import choose
     from lifecycle.errors import LifecycleError
 

@@ -51,15 +51,26 @@ def test_render_writes_every_template_and_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_renders_are_byte_identical_even_across_hash_seeds(tmp_path: Path) -> None:
+def test_two_renders_are_byte_identical_across_hash_seeds_and_with_or_without_the_route_cache(
+    tmp_path: Path,
+) -> None:
+    """The first render finds no cached route table (it reads the app's routers and keeps them), the second
+    reads the cache: what they write is the same, byte for byte."""
+    cache = tmp_path / "cache"
     outputs = []
     for seed in ("1", "2"):
         out = tmp_path / seed
         result, _ = invoke(
-            "render", "--out", str(out), "--image-tag", "abc1234", env={"PYTHONHASHSEED": seed}
+            "render",
+            "--out",
+            str(out),
+            "--image-tag",
+            "abc1234",
+            env={"PYTHONHASHSEED": seed, "XDG_CACHE_HOME": str(cache)},
         )
         assert result.returncode == 0, result.stderr
         outputs.append({path.name: path.read_bytes() for path in sorted(out.iterdir())})
+        assert len(list((cache / "ecs1").glob("routes-*.json"))) == 1
     assert outputs[0] == outputs[1]
 
 

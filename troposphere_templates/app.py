@@ -33,7 +33,7 @@ from troposphere import (
 )
 from troposphere import apigatewayv2 as apigw
 
-from app.api.route_table import RouteSpec, guarded_route_keys, route_table
+from app.api.route_table import RouteSpec
 from troposphere_templates import backups, policies, postgres
 from troposphere_templates.config import (
     CAPACITY_PROVIDERS,
@@ -41,6 +41,7 @@ from troposphere_templates.config import (
     ProjectConfig,
     image_tag_for,
 )
+from troposphere_templates.routes import gateway_routes
 
 DATA_DIR = "/data"
 HEALTH_PATH = "/health"
@@ -769,7 +770,8 @@ class AppStack:
         )
         target = Join("/", ["integrations", Ref(integration)])
         routes = {}
-        for route in route_table():
+        app_routes = gateway_routes()
+        for route in app_routes.routes:
             authorization: dict[str, Any] = {"AuthorizationType": "NONE"}
             if route.protected:
                 authorization = {"AuthorizationType": "CUSTOM", "AuthorizerId": Ref(authorizer)}
@@ -804,9 +806,9 @@ class AppStack:
                 # A ceiling on what a flood of requests can cost (one small task behind it anyway).
                 DefaultRouteSettings=apigw.RouteSettings(ThrottlingBurstLimit=50, ThrottlingRateLimit=20),
                 # Log-in and sign-up run bcrypt (a few per second on 0.25 vCPU): stricter, per route key.
-                RouteSettings={key: GUARDED_ROUTE_THROTTLE.to_dict() for key in guarded_route_keys()},
+                RouteSettings={key: GUARDED_ROUTE_THROTTLE.to_dict() for key in app_routes.guarded},
                 # The routes must exist before the stage can name them in RouteSettings.
-                DependsOn=[routes[key] for key in guarded_route_keys()],
+                DependsOn=[routes[key] for key in app_routes.guarded],
             )
         )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, encode_to_dict, iam, s3
 
-from app.backup import RETENTION_DAYS, snapshots_per_day
+from app.snapshots import RETENTION_DAYS, snapshots_per_day
 from troposphere_templates import policies
 
 BACKUP_PREFIX = "backups/"

@@ -161,7 +161,7 @@ def efs_file_system_policy(task_role_arn: Any) -> PolicyDocument:
 def backup_task_policy(bucket_arn: Any, prefix: str) -> PolicyDocument:
     """The API's snapshots (app/backup.py): list, read and write under its prefix; delete only the restore
     request it has carried out. The task never deletes a snapshot: lifecycle rules expire them."""
-    from app.backup import REQUEST_NAME
+    from app.snapshots import REQUEST_NAME
 
     return document(
         Statement(

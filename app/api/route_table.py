@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+    from fastapi.dependencies.models import Dependant
 
-from app.api.deps import bearer_scheme
-from app.api.guards import GUARDS
+# FastAPI and the app are imported where the routers are read, not here: `RouteSpec` alone is what a render
+# needs when it finds the table in its cache (troposphere_templates/routes.py), and importing the app costs
+# most of a render's time.
 
 
 @dataclass(frozen=True, order=True)
@@ -30,11 +32,15 @@ class RouteSpec:
 
 
 def _requires_bearer(dependant: Dependant) -> bool:
+    from app.api.deps import bearer_scheme
+
     return any(dep.call is bearer_scheme or _requires_bearer(dep) for dep in dependant.dependencies)
 
 
 def route_table(routers: Iterable[APIRouter] | None = None) -> list[RouteSpec]:
     """Every (method, path) the app serves, from the routers `app.main` includes."""
+    from fastapi.routing import APIRoute
+
     if routers is None:
         from app.main import ROUTERS
 
@@ -51,11 +57,15 @@ def route_table(routers: Iterable[APIRouter] | None = None) -> list[RouteSpec]:
 
 
 def _guarded(dependant: Dependant) -> bool:
+    from app.api.guards import GUARDS
+
     return any(dep.call in GUARDS or _guarded(dep) for dep in dependant.dependencies)
 
 
 def guarded_route_keys(routers: Iterable[APIRouter] | None = None) -> list[str]:
     """The routes that run bcrypt for anyone (log-in, sign-up): the gateway throttles them harder."""
+    from fastapi.routing import APIRoute
+
     if routers is None:
         from app.main import ROUTERS
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
 from app.api.deps import AdminUser
-from app.backup import BackupError
 from app.schemas import ErrorDetail, errors
+from app.snapshots import BackupError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
