@@ -64,7 +64,7 @@ class BackupSettings(BaseSettings):
     backup_bucket: str = ""  # S3 (the application stack sets it); empty: a folder beside the database
     backup_prefix: str = "backups/"
     backup_dir: str = ""  # default: `backups/` beside the database file
-    backup_interval_seconds: int = Field(
+    backup_interval_seconds: float = Field(
         default=DEFAULT_INTERVAL_SECONDS, ge=0
     )  # 0: no schedule (on demand and shutdown only)
 
@@ -152,6 +152,7 @@ class Backups:
             return await self.snapshot("daily")
         if await self.changed():
             return await self.snapshot("hourly")
+        log.info("scheduled check: nothing changed since the last snapshot")  # the schedule is alive
         return None
 
     async def run(self, interval: float) -> None:

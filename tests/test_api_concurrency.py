@@ -1,9 +1,11 @@
-"""32 concurrent clients writing locations against the real server: no 5xx, no lost acknowledged write."""
+"""32 concurrent clients writing locations against the real server: no 5xx, no lost acknowledged write.
+
+A fixed amount of work (every client writes WRITES_PER_CLIENT times, all at once), not a timed run: on a
+loaded machine the test takes longer, and still checks the same 640 writes."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,18 +21,14 @@ from tests.support import new_user, running_server
 pytestmark = pytest.mark.slow  # see conftest.py
 
 CLIENTS = 32
-SECONDS = 3.0
-MAX_WRITES_PER_CLIENT = 400
+WRITES_PER_CLIENT = 20
 
 
 async def writer(base_url: str, headers: dict[str, str], index: int) -> tuple[list[int], list[int]]:
     acknowledged: list[int] = []
     failures: list[int] = []
-    deadline = time.monotonic() + SECONDS
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
-        for n in range(MAX_WRITES_PER_CLIENT):
-            if time.monotonic() > deadline:
-                break
+        for n in range(WRITES_PER_CLIENT):
             body = {"lat": round((index * 7 + n) % 180 - 89.5, 6), "lng": round(n % 360 - 179.5, 6)}
             response = await client.post("/location/update", json=body)
             if response.status_code == 201:
@@ -59,7 +57,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path, database_url: str) -> N
     acknowledged = {location_id for acked, _ in results for location_id in acked}
     failures = [status for _, failed in results for status in failed]
     assert failures == [], f"non-201 answers: {sorted(set(failures))}"
-    assert len(acknowledged) >= CLIENTS, "every client got at least one write through"
+    assert len(acknowledged) == CLIENTS * WRITES_PER_CLIENT, "every write was acknowledged"
     engine = create_engine(sync_url(server.database_url))
     try:
         with engine.connect() as db:
