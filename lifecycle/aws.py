@@ -10,6 +10,9 @@ import boto3
 from botocore.config import Config
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# How often an emulator on this machine is asked about an operation: a call costs it a millisecond, and a
+# stack another process holds is free again within moments.
+LOCAL_POLL_SECONDS = 0.2
 
 # Few quick retries: a wrong endpoint or region should fail in seconds, not after minutes of back-off.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
@@ -44,3 +47,9 @@ class Aws:
 def on_local_emulator(aws: Aws, service: str = "cloudformation") -> bool:
     """True when the calls go to an emulator on this machine (`invoke local-aws`), never to AWS."""
     return urlparse(aws.client(service).meta.endpoint_url).hostname in LOOPBACK_HOSTS
+
+
+def poll_interval(aws: Aws, seconds: float) -> float:
+    """How often to ask about a running operation: `seconds` on AWS (whose operations take minutes and whose
+    APIs throttle eager callers), at most LOCAL_POLL_SECONDS on an emulator on this machine."""
+    return min(seconds, LOCAL_POLL_SECONDS) if on_local_emulator(aws) else seconds

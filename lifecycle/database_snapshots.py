@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from app.snapshots import Snapshot
-from lifecycle.aws import Aws
+from lifecycle.aws import Aws, poll_interval
 from lifecycle.backups import age, choose, confirm, when
 from lifecycle.deploy import keep_all_but
 from lifecycle.errors import LifecycleError
@@ -112,6 +112,7 @@ def wait_available(
     aws: Aws, identifier: str, progress: Progress, poll_seconds: float, label: str
 ) -> DbSnapshot:
     rds = aws.client("rds")
+    poll_seconds = poll_interval(aws, poll_seconds)
     started = time.monotonic()
     while True:
         (raw,) = rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lifecycle.aws import Aws
+from lifecycle.aws import Aws, poll_interval
 from lifecycle.errors import LifecycleError
 from lifecycle.progress import EventTable, Progress
 
@@ -148,14 +148,15 @@ class StackResult:
 
 
 class Stacks:
-    """Stack operations that report progress; `poll_seconds` is how often CloudFormation is asked."""
+    """Stack operations that report progress; `poll_seconds` is how often CloudFormation is asked (on AWS;
+    an emulator on this machine is asked more often: `poll_interval`)."""
 
     def __init__(self, aws: Aws, progress: Progress, poll_seconds: float = 3.0):
         self.cfn = aws.client("cloudformation")
         self.s3 = aws.client("s3")
         self.aws = aws
         self.progress = progress
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = poll_interval(aws, poll_seconds)
 
     def describe(self, name: str) -> dict[str, Any] | None:
         """The stack, or None when it does not exist (also when it was deleted)."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
 
 from lifecycle.progress import PLAIN_HEARTBEAT_SECONDS, REPLACING_REASON, EventTable, Progress, format_elapsed
 from lifecycle.stacks import describe_failure, first_failure, is_waiting_status
@@ -132,6 +135,8 @@ class ScriptedCloudFormation:
     """AWS's asynchrony, which moto (synchronous) cannot show: right after an execute call a stack may still
     report its old settled status until the operation's first event arrives. Each poll shows the next step."""
 
+    meta = SimpleNamespace(endpoint_url="https://cloudformation.us-east-1.amazonaws.com")
+
     def __init__(self, steps: list[tuple[str, list[dict]]]):
         self.steps = steps
         self.polls = 0
@@ -188,3 +193,18 @@ def test_a_just_executed_update_is_not_done_while_the_old_status_shows():
     lines = out.getvalue().splitlines()
     assert lines[0].split()[:3] == ["elapsed", "resource", "type"]
     assert [line.split()[1:4] for line in lines[1:]] == [["Service", "AWS::ECS::Service", "UPDATE_COMPLETE"]]
+
+
+def test_an_emulator_on_this_machine_is_polled_often_and_aws_at_the_pace_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lifecycle.aws import LOCAL_POLL_SECONDS, Aws
+    from lifecycle.stacks import Stacks
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    progress = Progress(stream=io.StringIO(), tty=False)
+    for endpoint in ("http://127.0.0.1:5000", "http://localhost:5000"):
+        assert Stacks(Aws("us-east-1", endpoint_url=endpoint), progress).poll_seconds == LOCAL_POLL_SECONDS
+    for endpoint in (None, "https://cloudformation.us-east-1.amazonaws.com"):
+        assert Stacks(Aws("us-east-1", endpoint_url=endpoint), progress).poll_seconds == 3.0
+    assert Stacks(Aws("us-east-1", endpoint_url="http://127.0.0.1:5000"), progress, 0.05).poll_seconds == 0.05
