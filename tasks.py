@@ -581,8 +581,12 @@ def restore(
 @task(help=helps(port="port to listen on at 127.0.0.1 (default 5000; 0 picks a free one)"))
 def local_aws(c: Context, port: str = "5000") -> None:
     """Run a local AWS emulator (moto + the project's CloudFormation emulations) until Ctrl+C."""
+    from lifecycle.local_server import check_port_free
     from lifecycle.project import whole_number
 
+    with user_errors():
+        number = whole_number(port, "port")
+        check_port_free("127.0.0.1", number)  # at once: importing the emulator (moto) takes a second or two
     try:
         from local_aws import EmulatorError, serve
     except ModuleNotFoundError as exc:
@@ -592,8 +596,6 @@ def local_aws(c: Context, port: str = "5000") -> None:
     except ImportError as exc:  # local_aws.moto_adapter refuses a moto it was not tested with
         raise Exit(f"error: {exc}") from None
 
-    with user_errors():
-        number = whole_number(port, "port")
     try:
         serve(number)
     except EmulatorError as exc:

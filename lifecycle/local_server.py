@@ -25,7 +25,8 @@ def check_port_free(host: str, port: int) -> None:
         with socket.create_server((host, port), family=family):
             pass
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        # create_server's own strerror repeats the address ("... (while attempting to bind on address ...)").
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise LifecycleError(
             f"cannot listen on {host}:{port} ({reason}): stop what uses it, or pass --port with another port"
         ) from None

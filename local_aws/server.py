@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lifecycle.errors import LifecycleError
+from lifecycle.local_server import check_port_free
 from local_aws.emulations import install
 from local_aws.moto_adapter import MOTO_VERSION, ReportingMotoServer, reset_backends
 
@@ -30,14 +31,10 @@ class EmulatorError(Exception):
 
 def _check_port_free(port: int) -> None:
     """Fail in one line before werkzeug prints its own multi-line complaint about a taken port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError as exc:
-            raise EmulatorError(
-                f"cannot listen on {HOST}:{port}: {exc.strerror} (another emulator running?)"
-            ) from None
+    try:
+        check_port_free(HOST, port)
+    except LifecycleError as exc:
+        raise EmulatorError(str(exc)) from None
 
 
 class LocalAws:

@@ -171,7 +171,8 @@ def test_invoke_local_aws_serves_until_stopped(stop_signal: signal.Signals) -> N
         assert taken.returncode != 0
         assert taken.stdout == ""
         assert taken.stderr.strip().splitlines() == [
-            f"error: cannot listen on 127.0.0.1:{port}: Address already in use (another emulator running?)"
+            f"error: cannot listen on 127.0.0.1:{port} (Address already in use): stop what uses it, or pass "
+            "--port with another port"
         ]
 
         process.send_signal(stop_signal)
