@@ -103,6 +103,7 @@ __all__ = [
     "ChangeSet",
     "check_version",
     "cloudformation_backends",
+    "emulated_stack",
     "CloudFormationBackend",
     "CloudFormationError",
     "CloudFormationModel",
@@ -221,6 +222,13 @@ def kept(model: Any, name: str, default: Any = None) -> Any:
 def new_stack(**arguments: Any) -> Stack:
     """A stack as moto's create_stack makes one (moto's Stack leaves two nested-stack hooks abstract)."""
     return Stack(**arguments)  # type: ignore[abstract]
+
+
+def emulated_stack(account_id: str, region: str, name: str) -> Stack:
+    """The emulator's own record of a live stack, for tests that put it in a state no API call can (a stack
+    another process is updating, one whose rollback failed)."""
+    stacks = cloudformation_backends[account_id][region].stacks.values()
+    return next(s for s in stacks if s.name == name and not s.status.startswith("DELETE_COMPLETE"))
 
 
 def reset_backends() -> None:

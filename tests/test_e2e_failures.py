@@ -16,13 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from moto.cloudformation.models import cloudformation_backends
 
 import local_aws
 from lifecycle.deploy import deploy
 from lifecycle.errors import LifecycleError
 from lifecycle.prerequisites import ensure_bucket
 from lifecycle.progress import Progress
+from local_aws.moto_adapter import emulated_stack
 from tests.lifecycle_support import (
     ACCOUNT_ID,
     BUCKET,
@@ -140,8 +140,7 @@ def test_an_update_that_fails_rolls_back_and_the_next_deploy_updates(endpoint, t
 
 def test_a_stack_that_needs_a_human_is_one_line_from_invoke_deploy(endpoint, tmp_path, rendered):
     assert "(created: ecs1-app)" in deploy_app(endpoint, templates_with(tmp_path, rendered))[0]
-    stacks = cloudformation_backends[ACCOUNT_ID][REGION].stacks
-    next(s for s in stacks.values() if s.name == "ecs1-app").status = "UPDATE_ROLLBACK_FAILED"
+    emulated_stack(ACCOUNT_ID, REGION, "ecs1-app").status = "UPDATE_ROLLBACK_FAILED"
 
     result, _ = invoke(endpoint, "deploy", "--stack", "app", "--image-tag", TAG, "--out", str(tmp_path / "t"))
     assert result.returncode == 1
@@ -154,8 +153,7 @@ def test_a_stack_that_needs_a_human_is_one_line_from_invoke_deploy(endpoint, tmp
 
 def test_a_stack_still_in_progress_is_waited_for(endpoint, tmp_path, rendered):
     assert "(created: ecs1-app)" in deploy_app(endpoint, templates_with(tmp_path, rendered))[0]
-    stacks = cloudformation_backends[ACCOUNT_ID][REGION].stacks
-    stack = next(s for s in stacks.values() if s.name == "ecs1-app")
+    stack = emulated_stack(ACCOUNT_ID, REGION, "ecs1-app")
     stack.status = "UPDATE_IN_PROGRESS"
 
     class FinishOnceWaiting(io.StringIO):
