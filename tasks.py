@@ -483,14 +483,14 @@ def _backup_target(local: bool, region: str, profile: str, endpoint_url: str) ->
     """(config, aws) for the deployed stack, or (database path, None) with --local."""
     from pathlib import Path
 
-    from app.backup import BackupSettings
     from app.core.config import DatabaseSettings
+    from app.core.database_url import sqlite_path
     from lifecycle.aws import Aws
     from lifecycle.errors import LifecycleError
     from lifecycle.project import project_config
 
     if local:
-        database = BackupSettings(database_url=DatabaseSettings().database_url).database_path
+        database = sqlite_path(DatabaseSettings().database_url)
         if database is None:
             raise LifecycleError("--local needs an SQLite DATABASE_URL (PostgreSQL has its own backups)")
         return Path(database), None

@@ -8,11 +8,11 @@ keeps serving; requests needing the database wait for the connection meanwhile) 
 compacted copy of everything committed so far.
 
 Schedule (BACKUP_INTERVAL_SECONDS, default hourly): at each tick a snapshot is taken when the database
-changed since the last one (`total_changes()` of the one connection, a counter SQLite keeps for free), or
-when no snapshot was kept yet on this UTC day (the tiers, keys and stores: app/snapshots.py). A database that
-never changes is still snapshotted once a day, so its newest snapshot never ages
-out. The app also snapshots on a clean shutdown if anything changed, so a deploy or a restart leaves its last
-writes in a snapshot.
+changed since the last one (`total_changes()` of the one connection, a counter SQLite keeps for free, less
+the probe rows /health writes), or when no snapshot was kept yet on this UTC day (the tiers, keys and stores:
+app/snapshots.py). A database that never changes is still snapshotted once a day, so its newest snapshot
+never ages out. The app also snapshots on a clean shutdown if anything changed, so a deploy or a restart
+leaves its last writes in a snapshot.
 
 Restoring: `invoke restore` leaves a request beside the snapshots (`restore-request.json`); the next start
 (`python -m app.server`, before migrations open the database) fetches the snapshot, refuses it with one line
@@ -35,10 +35,10 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.database_url import sqlite_path
 from app.snapshots import (
     DEFAULT_INTERVAL_SECONDS,
     ON_DEMAND_TIER,
@@ -58,9 +58,10 @@ SHUTDOWN_SECONDS = 10  # of uvicorn's 20 s graceful shutdown, within ECS's 30 s 
 
 
 class BackupSettings(BaseSettings):
+    """Where snapshots go and how often; which database they copy is the app's (DatabaseSettings)."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./data/app.db"
     backup_bucket: str = ""  # S3 (the application stack sets it); empty: a folder beside the database
     backup_prefix: str = "backups/"
     backup_dir: str = ""  # default: `backups/` beside the database file
@@ -68,19 +69,9 @@ class BackupSettings(BaseSettings):
         default=DEFAULT_INTERVAL_SECONDS, ge=0
     )  # 0: no schedule (on demand and shutdown only)
 
-    @property
-    def database_path(self) -> Path | None:
-        url = make_url(self.database_url)
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-            return None
-        return Path(url.database)
 
-
-def store_for(settings: BackupSettings) -> SnapshotStore | None:
-    """Where this app's snapshots go, or None when the database is not an SQLite file."""
-    database = settings.database_path
-    if database is None:
-        return None
+def store_for(settings: BackupSettings, database: Path) -> SnapshotStore:
+    """Where the snapshots of the SQLite file `database` go."""
     if settings.backup_bucket:
         return S3Store(settings.backup_bucket, settings.backup_prefix)
     return DirectoryStore(Path(settings.backup_dir) if settings.backup_dir else database.parent / "backups")
@@ -89,10 +80,19 @@ def store_for(settings: BackupSettings) -> SnapshotStore | None:
 class Backups:
     """Snapshots of the app's database through its own engine, kept in `store`."""
 
-    def __init__(self, engine: AsyncEngine, store: SnapshotStore, prefix: str = "") -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: SnapshotStore,
+        prefix: str = "",
+        uncounted: Callable[[], int] = lambda: 0,
+    ) -> None:
+        """`uncounted()`: how many row changes so far were the app's own bookkeeping, no reason for a snapshot
+        (/health's storage probe, which the container's health check makes every 30 s)."""
         self.engine = engine
         self.store = store
         self.prefix = prefix
+        self.uncounted = uncounted
         self._lock = asyncio.Lock()
         self._fingerprint: tuple[int, int] | None = None
         self._daily_on: str | None = None
@@ -130,12 +130,12 @@ class Backups:
             )
             return Snapshot(key, taken_at, size)
 
-    @staticmethod
-    async def _changes_on(connection: Any) -> tuple[int, int]:
+    async def _changes_on(self, connection: Any) -> tuple[int, int]:
         # A new connection restarts SQLite's counter: the connection's identity is part of the fingerprint.
+        # The app's one connection is held here, so no probe can write between the two counts.
         raw = await connection.get_raw_connection()
         total = (await connection.exec_driver_sql("SELECT total_changes()")).scalar_one()
-        return id(raw.dbapi_connection), total
+        return id(raw.dbapi_connection), total - self.uncounted()
 
     async def changed(self) -> bool:
         async with self.engine.connect() as connection:
@@ -165,15 +165,19 @@ class Backups:
 
 
 @asynccontextmanager
-async def scheduled_backups(engine: AsyncEngine) -> AsyncIterator[Backups | None]:
-    """Backups for the app's lifetime: the schedule, and a last snapshot on shutdown if anything changed."""
+async def scheduled_backups(
+    engine: AsyncEngine, uncounted: Callable[[], int] = lambda: 0
+) -> AsyncIterator[Backups | None]:
+    """Backups for the app's lifetime: the schedule, and a last snapshot on shutdown if anything changed
+    (`uncounted`: see Backups)."""
     # The engine's database, not DATABASE_URL's: an app can be made with other settings (tests do).
-    settings = BackupSettings(database_url=engine.url.render_as_string(hide_password=False))
-    store = store_for(settings)
-    if store is None or engine.dialect.name != "sqlite":
+    database = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if database is None:
         yield None
         return
-    backups = Backups(engine, store, settings.backup_prefix if settings.backup_bucket else "")
+    settings = BackupSettings()
+    store = store_for(settings, database)
+    backups = Backups(engine, store, settings.backup_prefix if settings.backup_bucket else "", uncounted)
     try:
         await backups.mark_unchanged()
     except Exception as exc:  # an unusable database: /health says so; snapshots will fail and say why
@@ -196,17 +200,16 @@ async def scheduled_backups(engine: AsyncEngine) -> AsyncIterator[Backups | None
 
 
 def restore_pending(
-    settings: BackupSettings | None = None, now: Callable[[], datetime] = utcnow
+    database_url: str, settings: BackupSettings | None = None, now: Callable[[], datetime] = utcnow
 ) -> str | None:
     """At start, before anything opens the database: carry out a restore request if there is one.
 
     Returns the line to log (None without a request). A refused snapshot leaves the live database untouched.
     """
-    settings = settings or BackupSettings()
-    store = store_for(settings)
-    database = settings.database_path
-    if store is None or database is None:
+    database = sqlite_path(database_url)
+    if database is None:
         return None
+    store = store_for(settings or BackupSettings(), database)
     request = store.read_request()
     if request is None:
         return None

@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # collector's scans, whose full passes over it paused every request (see the README's benchmark).
             gc.collect()
             gc.freeze()
-            async with scheduled_backups(engine) as app.state.backups:
+            storage = app.state.storage
+            async with scheduled_backups(engine, lambda: storage.probe_writes) as app.state.backups:
                 yield
         finally:
             await engine.dispose()

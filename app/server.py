@@ -79,9 +79,10 @@ def _bootstrap_admin_or_exit(settings: Settings) -> None:
 def _restore_if_requested() -> None:
     """A restore `invoke restore` asked for happens here, before anything opens the database."""
     from app.backup import restore_pending
+    from app.core.config import DatabaseSettings
 
     try:
-        outcome = restore_pending()
+        outcome = restore_pending(DatabaseSettings().database_url)
     except Exception as exc:  # e.g. S3 unreachable: serve the live database rather than not at all
         log.error("error: no restore: the snapshot store failed: %s: %s", type(exc).__name__, exc)
         return

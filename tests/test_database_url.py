@@ -61,3 +61,30 @@ def test_the_start_command_serves_from_parts(tmp_path: Path) -> None:
             user, _ = new_user(client, "parts")
             assert user["id"] >= 1
         assert not (tmp_path / "app.db").exists(), "nothing was written to a SQLite file"
+
+
+@pytest.mark.parametrize("mode", ["postgres from parts", "sqlite from DATABASE_URL"])
+def test_a_restore_at_start_follows_the_apps_own_database_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The restore step reads which database the app runs on from the app's settings, parts included: a
+    PostgreSQL task never touches an SQLite file, even with a restore request lying beside the default one."""
+    from app.server import _restore_if_requested
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "DATABASE_HOST", "BACKUP_BUCKET", "BACKUP_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    default = tmp_path / "data" / "app.db"  # where an SQLite app keeps its file by default
+    request = tmp_path / "data" / "backups" / "restore-request.json"
+    request.parent.mkdir(parents=True)
+    request.write_text('{"key": "daily/20300101T000000.000000Z.sqlite3"}')
+    if mode == "postgres from parts":
+        for name, value in {"HOST": "db.internal", "NAME": "app", "USER": "app", "PASSWORD": "pw"}.items():
+            monkeypatch.setenv(f"DATABASE_{name}", value)
+        _restore_if_requested()
+        assert request.exists() and not default.parent.joinpath("backups", "daily").exists()
+        assert sorted(p.name for p in default.parent.iterdir()) == ["backups"], "no SQLite file touched"
+    else:
+        monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{default}")
+        _restore_if_requested()  # the snapshot is missing: refused, the request is used up
+        assert not request.exists()

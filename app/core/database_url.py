@@ -7,6 +7,8 @@ it measured as fast as asyncpg for this API (README, "PostgreSQL mode").
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import URL, make_url
 
 POSTGRES_DRIVER = "postgresql+psycopg"
@@ -23,6 +25,14 @@ def postgres_url_from_parts(
     ).update_query_dict({"sslmode": sslmode})
     # URL.create quotes any character of the generated password that would end a URL part.
     return url.render_as_string(hide_password=False)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file an SQLite URL names; None for another database or an in-memory one."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
 
 
 def is_postgres(database_url: str) -> bool:

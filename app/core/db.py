@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.core.coalesce import Coalescer
 from app.core.config import Settings
+from app.core.database_url import sqlite_path
 
 
 def sqlite_pragmas(journal: str, busy_timeout_ms: int, synchronous: str = "full") -> list[str]:
@@ -47,9 +47,9 @@ def sqlite_pragmas(journal: str, busy_timeout_ms: int, synchronous: str = "full"
 
 
 def ensure_sqlite_directory(database_url: str) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def install_sqlite_pragmas(
@@ -108,10 +108,8 @@ class SqliteFile:
 
 
 def sqlite_file(database_url: str) -> SqliteFile | None:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return SqliteFile(Path(url.database))
+    path = sqlite_path(database_url)
+    return None if path is None else SqliteFile(path)
 
 
 def guard_sqlite_file(sync_engine: Any, database: SqliteFile) -> None:
@@ -180,6 +178,8 @@ class StorageHealth:
     clock: Any = time.monotonic
     _written_at: float = field(init=False, default=float("-inf"))
     probe: Coalescer[None, None] = field(init=False)
+    # Rows the probe has written: changes of the app's own, which the backups do not count as new data.
+    probe_writes: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.probe = Coalescer(self._check, max_batch=1024)
@@ -197,6 +197,7 @@ class StorageHealth:
             if now - self._written_at >= WRITE_PROBE_SECONDS:
                 await connection.execute(_WRITE_PROBE, {"now": time.time()})
                 await connection.commit()
+                self.probe_writes += 1  # one row, counted before the connection goes back to the pool
                 self._written_at = now
         return [None] * len(batch)
 
