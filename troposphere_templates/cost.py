@@ -8,10 +8,11 @@ the estimate follows the template, not a separate list.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from troposphere_templates.config import image_tag_prefix
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 
@@ -131,10 +132,11 @@ def _ecr_gb(resources: dict[str, Any], prices: dict[str, Any]) -> float:
     sizes = prices["ecr_image_gb"]
     total_gb = 0.0
     for uri in _image_references(resources):
-        match = re.search(r":([a-z]+)-[^:/]*$", uri)
-        if not match or match.group(1) not in sizes:
+        tag = uri.rsplit(":", 1)[-1]
+        target = next((target for target in sizes if tag.startswith(image_tag_prefix(target))), None)
+        if target is None:
             raise CostError(f"no assumed size for the image {uri} in the price table's ecr_image_gb")
-        total_gb += sizes[match.group(1)]
+        total_gb += sizes[target]
     return round(total_gb, 3)
 
 
