@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from app.snapshots import Snapshot
+from app.snapshots import Snapshot, utcnow
 from lifecycle.aws import Aws, poll_interval
 from lifecycle.backups import age, choose, confirm, when
 from lifecycle.deploy import keep_all_but
@@ -55,10 +55,6 @@ class DbSnapshot:
     def as_snapshot(self) -> Snapshot:
         """In the shape `lifecycle.backups.choose` picks from (key, time, size)."""
         return Snapshot(self.identifier, self.taken_at, self.gib)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _snapshot(raw: dict[str, Any]) -> DbSnapshot:

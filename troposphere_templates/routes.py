@@ -11,16 +11,16 @@ Nothing here can make a render differ from one that reads the routers itself (te
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import app as app_package
-from app.api.route_table import RouteSpec
+from app.api.route_table import RouteSpec, guarded_route_keys, route_table
 
 FORMAT = 1  # bump when the cached JSON's shape changes
 APP_ROOT = Path(app_package.__file__).resolve().parent
@@ -55,8 +55,6 @@ class GatewayRoutes:
 
 def read_routers() -> GatewayRoutes:
     """The routes from the app's routers themselves (imports the app)."""
-    from app.api.route_table import guarded_route_keys, route_table
-
     return GatewayRoutes(tuple(route_table()), tuple(guarded_route_keys()))
 
 
@@ -94,11 +92,12 @@ def gateway_routes(folder: Path | None = None, root: Path = APP_ROOT) -> Gateway
     if cached is not None:
         return cached
     routes = read_routers()
+    partial = folder / f"{entry.name}.{os.getpid()}.tmp"
     try:  # written whole or not at all: a render running at the same time never reads half an entry
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False, encoding="utf-8") as f:
-            f.write(routes.to_json())
-        os.replace(f.name, entry)
+        partial.write_text(routes.to_json(), encoding="utf-8")
+        os.replace(partial, entry)
     except OSError:  # a read-only or full cache folder only costs the next render the same time again
-        pass
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
     return routes

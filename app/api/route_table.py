@@ -6,13 +6,14 @@ is protected (the Lambda authorizer runs first) exactly when one of its dependen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
     from fastapi.dependencies.models import Dependant
+    from fastapi.routing import APIRoute
 
 # FastAPI and the app are imported where the routers are read, not here: `RouteSpec` alone is what a render
 # needs when it finds the table in its cache (troposphere_templates/routes.py), and importing the app costs
@@ -31,51 +32,45 @@ class RouteSpec:
         return f"{self.method} {self.path}"
 
 
-def _requires_bearer(dependant: Dependant) -> bool:
-    from app.api.deps import bearer_scheme
+def _served(routers: Iterable[APIRouter] | None) -> Iterator[tuple[str, APIRoute]]:
+    """(method, route) for each method of each API route of `routers` (default: those `app.main` includes);
+    HEAD, which comes with GET, is left out."""
+    from fastapi.routing import APIRoute
 
-    return any(dep.call is bearer_scheme or _requires_bearer(dep) for dep in dependant.dependencies)
+    if routers is None:
+        from app.main import ROUTERS
+
+        routers = ROUTERS
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                # APIRoute always sets methods; Starlette's type allows None.
+                yield from ((method, route) for method in route.methods or () if method != "HEAD")
+
+
+def _depends_on(dependant: Dependant, marked: Callable[[Any], bool]) -> bool:
+    """Whether the route's dependencies, at any depth, include a callable that `marked` picks."""
+    return any(marked(dep.call) or _depends_on(dep, marked) for dep in dependant.dependencies)
 
 
 def route_table(routers: Iterable[APIRouter] | None = None) -> list[RouteSpec]:
     """Every (method, path) the app serves, from the routers `app.main` includes."""
-    from fastapi.routing import APIRoute
+    from app.api.deps import bearer_scheme
 
-    if routers is None:
-        from app.main import ROUTERS
-
-        routers = ROUTERS
     specs = {
-        RouteSpec(method=method, path=route.path, protected=_requires_bearer(route.dependant))
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods or ()
-        if method != "HEAD"
+        RouteSpec(method, route.path, _depends_on(route.dependant, lambda call: call is bearer_scheme))
+        for method, route in _served(routers)
     }
     return sorted(specs)
 
 
-def _guarded(dependant: Dependant) -> bool:
-    from app.api.guards import GUARDS
-
-    return any(dep.call in GUARDS or _guarded(dep) for dep in dependant.dependencies)
-
-
 def guarded_route_keys(routers: Iterable[APIRouter] | None = None) -> list[str]:
     """The routes that run bcrypt for anyone (log-in, sign-up): the gateway throttles them harder."""
-    from fastapi.routing import APIRoute
+    from app.api.guards import GUARDS
 
-    if routers is None:
-        from app.main import ROUTERS
-
-        routers = ROUTERS
     keys = {
         f"{method} {route.path}"
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute) and _guarded(route.dependant)
-        for method in route.methods or ()  # APIRoute always sets methods; Starlette's type allows None
-        if method != "HEAD"
+        for method, route in _served(routers)
+        if _depends_on(route.dependant, lambda call: call in GUARDS)
     }
     return sorted(keys)
